@@ -1,0 +1,86 @@
+import type { Verifier } from '../infra/auth/verifier.js';
+import { createVerifier } from '../infra/auth/verifier.js';
+import type { Context } from '../infra/context.js';
+import { buildServer } from '../infra/http/server.js';
+import { ingestRoutes } from '../ingest/routes.js';
+import { tenantRoutes } from '../ingest/tenants.js';
+import { queryRoutes } from '../query/routes.js';
+import { encryptStage } from '../stages/encrypt/handler.js';
+import { indexStage } from '../stages/index/handler.js';
+import { maskStage } from '../stages/mask/handler.js';
+import { persistStage } from '../stages/persist/handler.js';
+import { type Runner, startRunner } from '../stages/runner.js';
+import type { Stage } from '../stages/stage.js';
+
+export const DAEMONS = ['ingest', 'mask', 'encrypt', 'persist', 'index', 'query', 'stream', 'archive'] as const;
+export type DaemonName = (typeof DAEMONS)[number];
+
+export function parseDaemons(spec: string): DaemonName[] {
+  if (spec === 'all') return [...DAEMONS];
+  const names = spec.split(',').map((s) => s.trim());
+  for (const n of names) {
+    if (!(DAEMONS as readonly string[]).includes(n)) {
+      throw new Error(`unknown daemon "${n}"; expected "all" or a comma list of ${DAEMONS.join(', ')}`);
+    }
+  }
+  return names as DaemonName[];
+}
+
+export interface Running {
+  /** The bound HTTP address, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the named daemons in this process on one context. Consecutive stages are fused into one
+ * runner (no queue hop between them); `all` therefore runs mask→encrypt→persist in memory, which
+ * is the fast zero-setup default. Every process serves `/healthz` and `/metrics`.
+ */
+export async function startDaemons(ctx: Context, names: DaemonName[], verifier?: Verifier): Promise<Running> {
+  const searchIndex = Boolean(ctx.config.OPENSEARCH_URL);
+  const stages: Stage[] = [];
+  if (names.includes('mask')) stages.push(maskStage(ctx.config) as Stage);
+  if (names.includes('encrypt')) stages.push(encryptStage as Stage);
+  if (names.includes('persist')) stages.push(persistStage(searchIndex) as Stage);
+  // Without OpenSearch, persist forwards nothing and the index slot has no queue traffic.
+  if (names.includes('index') && searchIndex) stages.push(indexStage as Stage);
+
+  const chains: Stage[][] = [];
+  for (const stage of stages) {
+    const current = chains[chains.length - 1];
+    const tail = current?.[current.length - 1];
+    if (current && tail?.output === stage.input) current.push(stage);
+    else chains.push([stage]);
+  }
+
+  const routes = [];
+  if (names.includes('ingest')) routes.push(ingestRoutes(ctx), tenantRoutes(ctx));
+  if (names.includes('query')) routes.push(queryRoutes(ctx));
+  const app = await buildServer(ctx, { routes, verifier: verifier ?? (await createVerifier(ctx.config)) });
+  const runners: Runner[] = chains.map((chain) => startRunner(ctx, chain));
+  const maintenance = setInterval(
+    () => {
+      ctx.partitions.ensureAhead(ctx.config.PARTITION_DAYS_AHEAD).catch((err) => ctx.log.warn({ err }, 'partition upkeep failed'));
+    },
+    60 * 60 * 1000,
+  );
+  maintenance.unref();
+  const url = await app.listen({ host: ctx.config.HOST, port: ctx.config.PORT });
+  ctx.log.info({ url, daemons: names, runners: chains.map((c) => c.map((s) => s.name).join('→')) }, 'started');
+
+  let stopped: Promise<void> | undefined;
+  return {
+    url,
+    stop() {
+      stopped ??= (async () => {
+        clearInterval(maintenance);
+        // Order matters: stop taking requests, drain the stages, then close pools.
+        await app.close();
+        await Promise.all(runners.map((r) => r.stop()));
+        await ctx.close();
+      })();
+      return stopped;
+    },
+  };
+}

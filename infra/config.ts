@@ -1,0 +1,123 @@
+import path from 'node:path';
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+
+/**
+ * Every environment variable the service reads, with its default. This schema is the one place
+ * configuration is described: the parser, the TypeScript type and the README table derive from it.
+ * Values arrive as strings; `configureFromEnv` converts numbers and booleans before validation.
+ */
+export const ConfigSchema = Type.Object({
+  /** Folder for embedded PostgreSQL data, the master key file and the JWT signing key. Default `./.data`. */
+  DATA_DIR: Type.String({ default: './.data', minLength: 1 }),
+  /** Interface the HTTP server binds to. Default `127.0.0.1`. */
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  /** HTTP port. `0` picks a free port. Default `8080`. */
+  PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+  /** pino log level. Default `info`. */
+  LOG_LEVEL: Type.Union(
+    [
+      Type.Literal('fatal'),
+      Type.Literal('error'),
+      Type.Literal('warn'),
+      Type.Literal('info'),
+      Type.Literal('debug'),
+      Type.Literal('trace'),
+      Type.Literal('silent'),
+    ],
+    { default: 'info' },
+  ),
+  /** PostgreSQL connection string. When unset, an embedded PostgreSQL is started under `DATA_DIR/pg`. */
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /** Port of the embedded PostgreSQL (only when `DATABASE_URL` is unset). Default `54329`. */
+  EMBEDDED_PG_PORT: Type.Integer({ default: 54329, minimum: 1, maximum: 65535 }),
+  /** Connections per process in the PostgreSQL pool. Default `10`. */
+  PG_POOL_MAX: Type.Integer({ default: 10, minimum: 2, maximum: 200 }),
+  /** Queue transport between stages: `embedded` (PostgreSQL-backed, durable) or `sqs`. Default `embedded`. */
+  TRANSPORT: Type.Union([Type.Literal('embedded'), Type.Literal('sqs')], { default: 'embedded' }),
+  /** Delivery attempts before a message is dead-lettered. Default `5`. */
+  QUEUE_MAX_ATTEMPTS: Type.Integer({ default: 5, minimum: 1, maximum: 1000 }),
+  /** How long a received message stays invisible to other consumers, in ms. Extended while a batch runs. Default `30000`. */
+  QUEUE_VISIBILITY_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 1000 }),
+  /** Messages a stage takes per receive. Default `10` (the SQS maximum). */
+  STAGE_RECEIVE_MAX: Type.Integer({ default: 10, minimum: 1, maximum: 100 }),
+  /** Concurrent receive loops per stage process. Default `2`. */
+  STAGE_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 64 }),
+  /** Base retry backoff for a failed batch, in ms (doubles per attempt, jittered). Default `500`. */
+  STAGE_RETRY_BASE_MS: Type.Integer({ default: 500, minimum: 0 }),
+  /** AWS region for SQS. Default `us-east-1`. */
+  SQS_REGION: Type.String({ default: 'us-east-1' }),
+  /** SQS endpoint override, e.g. for ElasticMQ or fauxqs. */
+  SQS_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Prefix of the FIFO queue names: `<prefix>-<hop>.fifo` and `<prefix>-<hop>-dlq.fifo`. Default `auditlog`. */
+  SQS_QUEUE_PREFIX: Type.String({ default: 'auditlog', pattern: '^[A-Za-z0-9_-]{1,60}$' }),
+  /** Create the queues and their DLQs at start (development only). Default `false`. */
+  SQS_CREATE_QUEUES: Type.Boolean({ default: false }),
+  /** JWKS endpoint for production token verification (asymmetric algorithms only). */
+  JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Required `iss` claim. Default `auditlog`. */
+  JWT_ISSUER: Type.String({ default: 'auditlog', minLength: 1 }),
+  /** Required `aud` claim. Default `auditlog`. */
+  JWT_AUDIENCE: Type.String({ default: 'auditlog', minLength: 1 }),
+  /** Requests per token per rate-limit window. Default `12000`. */
+  RATE_LIMIT_MAX: Type.Integer({ default: 12000, minimum: 1 }),
+  /** Rate-limit window in ms. Default `60000`. */
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60000, minimum: 1000 }),
+  /** Extra key names (comma list, case-insensitive substrings) whose values the mask stage redacts. */
+  MASK_EXTRA_KEYS: Type.String({ default: '' }),
+  /** Optional JSON file with extra mask rules: `{"keys": [...], "patterns": [{"name", "regex", "replacement"}]}`. */
+  MASK_RULES_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /** Daily partitions created ahead of today. Default `7`. */
+  PARTITION_DAYS_AHEAD: Type.Integer({ default: 7, minimum: 1, maximum: 365 }),
+  /** OpenSearch endpoint. When set, the index stage indexes events and the query service uses it for `q`. */
+  OPENSEARCH_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+});
+
+export type Config = Readonly<Static<typeof ConfigSchema>>;
+
+const checker = Compile(ConfigSchema);
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function coerce(name: string, raw: string): unknown {
+  const prop = (ConfigSchema.properties as Record<string, { type?: string; anyOf?: unknown }>)[name];
+  const type = prop?.type;
+  if (type === 'integer' || type === 'number') {
+    const n = Number(raw);
+    return raw.trim() !== '' && Number.isFinite(n) ? n : raw;
+  }
+  if (type === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    return raw;
+  }
+  return raw;
+}
+
+/**
+ * Parses configuration from an environment record. Pure: pass `process.env` at the process edge,
+ * or a literal record in tests. Throws `ConfigError` listing every invalid variable.
+ */
+export function configureFromEnv(env: Record<string, string | undefined>): Config {
+  const input: Record<string, unknown> = {};
+  for (const name of Object.keys(ConfigSchema.properties)) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== '') input[name] = coerce(name, raw);
+  }
+  for (const [name, prop] of Object.entries(ConfigSchema.properties)) {
+    const def = (prop as { default?: unknown }).default;
+    if (input[name] === undefined && def !== undefined) input[name] = def;
+  }
+  if (!checker.Check(input)) {
+    const problems = [...checker.Errors(input)].map((e) => {
+      const name = e.instancePath.replace(/^\//, '') || e.params && JSON.stringify(e.params);
+      return `${name}: ${e.message} (got ${JSON.stringify(input[String(name)])})`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const config = input as Static<typeof ConfigSchema>;
+  config.DATA_DIR = path.resolve(config.DATA_DIR);
+  return Object.freeze(config);
+}

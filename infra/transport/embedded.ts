@@ -1,0 +1,258 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { open, seal } from '../crypto/aead.js';
+import type { DeadLetter, OutgoingMessage, QueueName, ReceivedMessage, ReceiveOptions, Transport } from './types.js';
+
+const CHANNEL = 'auditlog_queue';
+/** Messages of one group handed out by one receive; keeps one tenant from filling every batch. */
+const PER_GROUP = 10;
+/** Fallback poll interval when no NOTIFY arrives (e.g. a missed notification after a reconnect). */
+const POLL_MS = 1000;
+
+interface Row {
+  id: string;
+  group_id: string;
+  body: Buffer;
+  attempts: number;
+  sent_at: Date;
+  receipt: string;
+}
+
+/**
+ * The zero-setup durable queue: rows in the same PostgreSQL as the events. `send` commits before
+ * it resolves, so an acknowledged batch survives any crash. Receivers are woken by NOTIFY.
+ * Receives of one queue are serialized by a transaction-level advisory lock; that is what makes
+ * "no message of a group while an earlier one is in flight" hold across processes.
+ */
+export class EmbeddedTransport implements Transport {
+  readonly kind = 'embedded' as const;
+  private listener: pg.Client | undefined;
+  private listening: Promise<void> | undefined;
+  private readonly waiters = new Set<() => void>();
+  private closed = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    /** AES-256 key for message bodies: raw events are never on disk in clear. */
+    private readonly bodyKey: Buffer,
+    private readonly maxAttempts: number,
+    private readonly listenUrl?: string,
+  ) {}
+
+  private aad(queue: QueueName, group: string): Buffer {
+    return Buffer.from(`${queue}\u0000${group}`);
+  }
+
+  async send(queue: QueueName, messages: OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const bodies = messages.map((m) => seal(this.bodyKey, Buffer.from(m.body), this.aad(queue, m.group)));
+    // One statement: the rows and the notification commit together.
+    await this.pool.query(
+      `WITH ins AS (
+         INSERT INTO queue_messages (queue, group_id, dedup_id, body)
+         SELECT $1, g, d, b FROM unnest($2::text[], $3::text[], $4::bytea[]) AS t(g, d, b)
+         ON CONFLICT (queue, dedup_id) DO NOTHING
+         RETURNING 1)
+       SELECT pg_notify($5, $1) FROM (SELECT count(*) FROM ins) AS c`,
+      [queue, messages.map((m) => m.group), messages.map((m) => m.dedupId), bodies, CHANNEL],
+    );
+  }
+
+  async receive(queue: QueueName, options: ReceiveOptions): Promise<ReceivedMessage[]> {
+    await this.listen();
+    const deadline = Date.now() + options.waitMs;
+    for (;;) {
+      const got = await this.tryReceive(queue, options.max, options.visibilityMs);
+      if (got.length > 0 || this.closed || options.signal?.aborted) return got;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return [];
+      await this.wait(Math.min(remaining, POLL_MS), options.signal);
+    }
+  }
+
+  private async tryReceive(queue: QueueName, max: number, visibilityMs: number): Promise<ReceivedMessage[]> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext('auditlog-queue:' || $1))`, [queue]);
+      // A visible message that has used up its attempts moves to the dead-letter table, which
+      // unblocks its group.
+      await client.query(
+        `WITH dead AS (
+           DELETE FROM queue_messages WHERE queue = $1 AND visible_at <= now() AND attempts >= $2
+           RETURNING id, queue, group_id, dedup_id, body, attempts, sent_at)
+         INSERT INTO queue_dead_letters (id, queue, group_id, dedup_id, body, attempts, sent_at)
+         SELECT * FROM dead`,
+        [queue, this.maxAttempts],
+      );
+      const { rows } = await client.query<Row>(
+        `WITH heads AS (
+           SELECT id FROM (
+             SELECT id, visible_at,
+                    bool_and(visible_at <= now()) OVER w AS prefix_visible,
+                    row_number() OVER w AS rn
+               FROM queue_messages WHERE queue = $1
+             WINDOW w AS (PARTITION BY group_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+           ) s
+           WHERE prefix_visible AND rn <= $3
+           ORDER BY id LIMIT $2)
+         UPDATE queue_messages m
+            SET visible_at = now() + $4 * interval '1 millisecond',
+                attempts = attempts + 1,
+                receipt = gen_random_uuid()
+           FROM heads WHERE m.id = heads.id
+         RETURNING m.id, m.group_id, m.body, m.attempts, m.sent_at, m.receipt`,
+        [queue, max, PER_GROUP, visibilityMs],
+      );
+      await client.query('COMMIT');
+      rows.sort((a, b) => Number(a.id) - Number(b.id));
+      return rows.map((r) => ({
+        receipt: `${r.id}:${r.receipt}`,
+        group: r.group_id,
+        body: open(this.bodyKey, r.body, this.aad(queue, r.group_id)).toString(),
+        attempt: r.attempts,
+        sentAt: r.sent_at.getTime(),
+      }));
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private receipts(messages: ReceivedMessage[]): [string[], string[]] {
+    const ids: string[] = [];
+    const receipts: string[] = [];
+    for (const m of messages) {
+      const [id, receipt] = m.receipt.split(':');
+      ids.push(id!);
+      receipts.push(receipt!);
+    }
+    return [ids, receipts];
+  }
+
+  async ack(_queue: QueueName, messages: ReceivedMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const [ids, receipts] = this.receipts(messages);
+    // Matching the receipt means a message redelivered to someone else after our visibility
+    // expired is not deleted out from under them.
+    await this.pool.query(
+      `DELETE FROM queue_messages m USING unnest($1::bigint[], $2::uuid[]) AS t(id, receipt)
+        WHERE m.id = t.id AND m.receipt = t.receipt`,
+      [ids, receipts],
+    );
+  }
+
+  async extend(_queue: QueueName, messages: ReceivedMessage[], visibilityMs: number): Promise<void> {
+    await this.setVisibility(messages, visibilityMs, false);
+  }
+
+  async retry(queue: QueueName, messages: ReceivedMessage[], delayMs: number): Promise<void> {
+    await this.setVisibility(messages, delayMs, true);
+    await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, queue]);
+  }
+
+  async release(queue: QueueName, messages: ReceivedMessage[]): Promise<void> {
+    await this.setVisibility(messages, 0, true, true);
+    await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, queue]);
+  }
+
+  private async setVisibility(messages: ReceivedMessage[], ms: number, release: boolean, uncount = false): Promise<void> {
+    if (messages.length === 0) return;
+    const [ids, receipts] = this.receipts(messages);
+    await this.pool.query(
+      `UPDATE queue_messages m
+          SET visible_at = now() + $3 * interval '1 millisecond',
+              receipt = CASE WHEN $4 THEN NULL ELSE m.receipt END,
+              attempts = CASE WHEN $5 THEN greatest(m.attempts - 1, 0) ELSE m.attempts END
+         FROM unnest($1::bigint[], $2::uuid[]) AS t(id, receipt)
+        WHERE m.id = t.id AND m.receipt = t.receipt`,
+      [ids, receipts, ms, release, uncount],
+    );
+  }
+
+  async depth(queue: QueueName): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      'SELECT count(*) AS n FROM queue_messages WHERE queue = $1',
+      [queue],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async listDeadLetters(queue: QueueName, limit: number): Promise<DeadLetter[]> {
+    const { rows } = await this.pool.query<Row & { dead_at: Date }>(
+      `SELECT id, group_id, body, attempts, sent_at, dead_at FROM queue_dead_letters
+        WHERE queue = $1 ORDER BY id LIMIT $2`,
+      [queue, limit],
+    );
+    return rows.map((r) => ({
+      id: String(r.id),
+      queue,
+      group: r.group_id,
+      body: open(this.bodyKey, r.body, this.aad(queue, r.group_id)).toString(),
+      attempts: r.attempts,
+      sentAt: r.sent_at.getTime(),
+      deadAt: r.dead_at.getTime(),
+    }));
+  }
+
+  async redrive(queue: QueueName, ids?: string[]): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `WITH moved AS (
+         DELETE FROM queue_dead_letters WHERE queue = $1 AND ($2::bigint[] IS NULL OR id = ANY($2))
+         RETURNING group_id, dedup_id, body, sent_at, id)
+       INSERT INTO queue_messages (queue, group_id, dedup_id, body, sent_at)
+       SELECT $1, group_id, 'redrive-' || id || '-' || dedup_id, body, sent_at FROM moved ORDER BY id
+       ON CONFLICT (queue, dedup_id) DO NOTHING`,
+      [queue, ids ?? null],
+    );
+    await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, queue]);
+    return rowCount ?? 0;
+  }
+
+  /** One LISTEN connection per transport; wakes every waiting receive on any queue's send. */
+  private listen(): Promise<void> {
+    if (!this.listenUrl) return Promise.resolve();
+    this.listening ??= (async () => {
+      const client = new pg.Client({ connectionString: this.listenUrl, application_name: 'auditlog-listen' });
+      client.on('error', () => {
+        // Lost the LISTEN connection: receives fall back to polling; reconnect on next receive.
+        this.listener = undefined;
+        this.listening = undefined;
+      });
+      client.on('notification', () => {
+        for (const wake of this.waiters) wake();
+      });
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+      this.listener = client;
+    })().catch(() => {
+      this.listening = undefined;
+    });
+    return this.listening;
+  }
+
+  private async wait(ms: number, signal?: AbortSignal): Promise<void> {
+    const ac = new AbortController();
+    const wake = () => ac.abort();
+    this.waiters.add(wake);
+    const onAbort = () => ac.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await sleep(ms, undefined, { signal: ac.signal });
+    } catch {
+      // woken early
+    } finally {
+      this.waiters.delete(wake);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const wake of this.waiters) wake();
+    await this.listener?.end().catch(() => {});
+    this.listener = undefined;
+  }
+}

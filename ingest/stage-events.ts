@@ -1,0 +1,40 @@
+import { writeTenant } from '../infra/auth/access.js';
+import type { Principal } from '../infra/auth/principal.js';
+import { HttpError } from '../infra/http/errors.js';
+import type { Batch } from '../infra/schema/batch.js';
+import type { EventInput, StagedEvent } from '../infra/schema/event.js';
+import { type ValidationIssue, validateEvent } from '../infra/schema/validate.js';
+import { uuidv7 } from '../infra/uuid.js';
+
+/**
+ * Validates a whole request and turns it into per-tenant batches with every default filled in.
+ * Throws a 400 listing every bad item by index and field path (`indexed`), or a 403 for a tenant
+ * the caller may not write; in either case nothing is enqueued.
+ */
+export function stageEvents(principal: Principal, inputs: unknown[], indexed: boolean): Batch<StagedEvent>[] {
+  const now = Date.now();
+  const issues: ValidationIssue[] = [];
+  inputs.forEach((input, index) => {
+    for (const issue of validateEvent(input, now)) issues.push(indexed ? { index, ...issue } : issue);
+  });
+  if (issues.length > 0) {
+    throw new HttpError(400, 'validation_failed', `${issues.length} problem(s) in the request`, issues);
+  }
+  const receivedAt = new Date(now).toISOString();
+  const batches = new Map<string, StagedEvent[]>();
+  for (const input of inputs as EventInput[]) {
+    const tenantId = writeTenant(principal, input.tenant_id);
+    const event: StagedEvent = {
+      ...input,
+      tenant_id: tenantId,
+      id: input.id?.toLowerCase() ?? uuidv7(now),
+      occurred_at: input.occurred_at ?? receivedAt,
+      received_at: receivedAt,
+      severity: input.severity ?? 'INFO',
+    };
+    let list = batches.get(tenantId);
+    if (!list) batches.set(tenantId, (list = []));
+    list.push(event);
+  }
+  return [...batches].map(([tenant_id, events]) => ({ v: 1, tenant_id, events }));
+}

@@ -1,0 +1,54 @@
+import type { Context } from '../../infra/context.js';
+import { seal } from '../../infra/crypto/aead.js';
+import { metaToken } from '../../infra/crypto/tenant-keys.js';
+import type { Batch, SealedEvent } from '../../infra/schema/batch.js';
+import { StagedEvent } from '../../infra/schema/event.js';
+import type { Stage } from '../stage.js';
+import { metadataTerms } from './metadata-terms.js';
+
+/** AAD binding a sealed value to its tenant and event id. Reads use the same function. */
+export function sealAad(tenantId: string, eventId: string): Buffer {
+  return Buffer.from(`${tenantId}/${eventId}`);
+}
+
+/**
+ * Seals before/after/metadata under the tenant's data key (AES-256-GCM), and derives what stays
+ * searchable without the key: blind-index tokens for exact metadata filters and the masked
+ * metadata text for the full-text index.
+ */
+export const encryptStage: Stage<StagedEvent, SealedEvent> = {
+  name: 'encrypt',
+  input: 'encrypt',
+  output: 'persist',
+  inputEvent: StagedEvent,
+  async handle(batches: Batch<StagedEvent>[], ctx: Context) {
+    return Promise.all(
+      batches.map(async (batch) => {
+        const [dataKey, indexKey] = await Promise.all([
+          ctx.keyring.activeKey(batch.tenant_id),
+          ctx.keyring.indexKey(batch.tenant_id),
+        ]);
+        const events = batch.events.map((event): SealedEvent => {
+          const { before, after, metadata, ...plain } = event;
+          const terms = metadataTerms(metadata);
+          const sealed =
+            before === undefined && after === undefined && metadata === undefined
+              ? undefined
+              : seal(
+                  dataKey.key,
+                  Buffer.from(JSON.stringify({ before, after, metadata })),
+                  sealAad(batch.tenant_id, event.id),
+                ).toString('base64');
+          return {
+            ...plain,
+            key_id: dataKey.keyId,
+            ...(sealed === undefined ? {} : { sealed }),
+            meta_idx: terms.pairs.map(([k, v]) => metaToken(indexKey, k, v)),
+            meta_text: terms.text,
+          };
+        });
+        return { ...batch, events };
+      }),
+    );
+  },
+};

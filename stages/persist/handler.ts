@@ -1,0 +1,43 @@
+import type { Context } from '../../infra/context.js';
+import { withTransaction } from '../../infra/db/pool.js';
+import { type Batch, type PersistedEvent, SealedEvent } from '../../infra/schema/batch.js';
+import type { Stage } from '../stage.js';
+import { copyStaging, insertFromStaging, lockTenants } from './sql.js';
+
+/**
+ * Writes batches with one COPY per call and assigns each tenant's gapless sequence, all in one
+ * transaction: either every event of the received messages is stored (or was already) and the
+ * sequence advanced, or nothing is. Redelivered events are skipped by id, so at-least-once
+ * delivery becomes exactly-once storage.
+ */
+export function persistStage(forwardToIndex: boolean): Stage<SealedEvent, PersistedEvent> {
+  return {
+    name: 'persist',
+    input: 'persist',
+    output: forwardToIndex ? 'index' : undefined,
+    inputEvent: SealedEvent,
+    async handle(batches: Batch<SealedEvent>[], ctx: Context) {
+      const rows = batches.flatMap((b) => b.events);
+      if (rows.length === 0) return [];
+      await ctx.partitions.ensure(rows.map((e) => Date.parse(e.occurred_at)));
+      const tenants = [...new Set(batches.map((b) => b.tenant_id))].sort();
+      const stored = await withTransaction(ctx.pool, async (client) => {
+        await lockTenants(client, tenants);
+        await copyStaging(client, rows);
+        ctx.metrics.copyRows.inc(rows.length);
+        return insertFromStaging(client);
+      });
+      if (!forwardToIndex) return [];
+      const byId = new Map(stored.map((s) => [`${s.tenant_id}/${s.id}`, s.seq]));
+      return batches
+        .map((b) => ({
+          ...b,
+          events: b.events.flatMap((e) => {
+            const seq = byId.get(`${b.tenant_id}/${e.id}`);
+            return seq === undefined ? [] : [{ ...e, sequence: seq }];
+          }),
+        }))
+        .filter((b) => b.events.length > 0);
+    },
+  };
+}

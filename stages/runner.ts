@@ -1,0 +1,202 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Context } from '../infra/context.js';
+import { type Batch, batchParser } from '../infra/schema/batch.js';
+import { MAX_BODY_BYTES, toMessages } from '../infra/transport/split.js';
+import type { ReceivedMessage } from '../infra/transport/types.js';
+import type { Stage } from './stage.js';
+
+/** Long-poll wait per receive; also bounds how long `stop()` waits for an idle loop. */
+const RECEIVE_WAIT_MS = 2000;
+const MAX_RETRY_DELAY_MS = 60_000;
+
+export interface Runner {
+  /** Resolves when every loop has stopped. */
+  readonly done: Promise<void>;
+  /**
+   * Stops receiving, lets in-flight batches finish for up to `timeoutMs`, then releases what is
+   * left so another worker can take it at once. Idempotent.
+   */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+interface Parsed {
+  message: ReceivedMessage;
+  batch: Batch<unknown>;
+}
+
+/**
+ * The one stage runner, shared by every stage and every transport. `chain` is one stage or
+ * several consecutive ones fused in one process (e.g. mask→encrypt→persist): the runner consumes
+ * the first stage's queue, passes batches through each handler in memory and forwards the last
+ * stage's output to its queue. Messages are acknowledged only after that output (or the database
+ * commit inside persist) is durable, so a crash at any point means redelivery, never loss;
+ * persist's idempotency on event id turns redelivery into exactly-once.
+ */
+export function startRunner(ctx: Context, chain: Stage[]): Runner {
+  const first = chain[0];
+  const last = chain[chain.length - 1];
+  if (!first || !last) throw new Error('a runner needs at least one stage');
+  for (let i = 1; i < chain.length; i++) {
+    if (chain[i - 1]!.output !== chain[i]!.input) throw new Error('fused stages must be consecutive');
+  }
+  const { config, transport, metrics, log } = ctx;
+  const queue = first.input;
+  const parse = batchParser(first.inputEvent);
+  const visibilityMs = config.QUEUE_VISIBILITY_TIMEOUT_MS;
+  const abort = new AbortController();
+  const inFlight = new Set<ReceivedMessage[]>();
+  let stopping = false;
+
+  const retryDelay = (attempt: number) => {
+    const base = config.STAGE_RETRY_BASE_MS * 2 ** Math.max(0, attempt - 1);
+    return Math.min(MAX_RETRY_DELAY_MS, Math.round(base * (0.5 + Math.random())));
+  };
+
+  async function runChain(batches: Batch<unknown>[]): Promise<void> {
+    let current = batches;
+    for (const stage of chain) {
+      const events = current.reduce((n, b) => n + b.events.length, 0);
+      metrics.eventsIn.inc({ stage: stage.name }, events);
+      metrics.batchSize.observe({ stage: stage.name }, events);
+      const end = metrics.stageDuration.startTimer({ stage: stage.name });
+      try {
+        current = await stage.handle(current, ctx);
+      } catch (err) {
+        metrics.eventsFailed.inc({ stage: stage.name }, events);
+        throw err;
+      } finally {
+        end();
+      }
+      metrics.eventsOut.inc(
+        { stage: stage.name },
+        current.reduce((n, b) => n + b.events.length, 0),
+      );
+    }
+    if (last!.output && current.length > 0) {
+      const out = last!.output;
+      const messages = current.flatMap((b) =>
+        toMessages(out, b as Batch<{ id: string }>, MAX_BODY_BYTES[transport.kind]),
+      );
+      await transport.send(out, messages);
+    }
+  }
+
+  async function fail(messages: ReceivedMessage[], err: unknown): Promise<void> {
+    if (messages.length === 0) return;
+    const attempt = Math.max(...messages.map((m) => m.attempt));
+    for (const m of messages) {
+      if (m.attempt >= config.QUEUE_MAX_ATTEMPTS) metrics.deadLettered.inc({ queue });
+    }
+    // The error may quote event content; log the error class and message only at debug level.
+    log.warn({ stage: first!.name, attempt, messages: messages.length, err: (err as Error).name }, 'batch failed');
+    log.debug({ err }, 'batch failure detail');
+    await transport.retry(queue, messages, retryDelay(attempt));
+  }
+
+  /** Processes messages one at a time; a failure holds back the rest of that group (ordering). */
+  async function isolate(items: Parsed[], unparsable: ReceivedMessage[]): Promise<void> {
+    const blocked = new Set(unparsable.map((m) => m.group));
+    const held: ReceivedMessage[] = [];
+    for (const item of items) {
+      if (blocked.has(item.message.group)) {
+        held.push(item.message);
+        continue;
+      }
+      try {
+        await runChain([item.batch]);
+        await transport.ack(queue, [item.message]);
+      } catch (err) {
+        blocked.add(item.message.group);
+        await fail([item.message], err);
+      }
+    }
+    // Later messages of a failed group were not attempted: hand them back uncounted, so they
+    // keep FIFO order behind the failed head and do not follow it to the dead-letter queue.
+    if (held.length > 0) await transport.release(queue, held);
+  }
+
+  async function processMessages(messages: ReceivedMessage[]): Promise<void> {
+    const now = Date.now();
+    for (const m of messages) metrics.queueLag.observe({ queue }, Math.max(0, now - m.sentAt) / 1000);
+    const heartbeat = setInterval(() => {
+      transport.extend(queue, messages, visibilityMs).catch((err) => log.warn({ err }, 'visibility extend failed'));
+    }, Math.floor(visibilityMs / 3));
+    try {
+      const parsed: Parsed[] = [];
+      const unparsable: ReceivedMessage[] = [];
+      for (const message of messages) {
+        try {
+          parsed.push({ message, batch: parse(message.body) });
+        } catch (err) {
+          unparsable.push(message);
+          await fail([message], err);
+        }
+      }
+      if (unparsable.length === 0) {
+        try {
+          await runChain(parsed.map((p) => p.batch));
+          await transport.ack(queue, messages);
+          return;
+        } catch (err) {
+          if (parsed.length === 1) {
+            await fail(messages, err);
+            return;
+          }
+        }
+      }
+      await isolate(parsed, unparsable);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  async function loop(): Promise<void> {
+    while (!stopping) {
+      let messages: ReceivedMessage[];
+      try {
+        messages = await transport.receive(queue, {
+          max: config.STAGE_RECEIVE_MAX,
+          waitMs: RECEIVE_WAIT_MS,
+          visibilityMs,
+          signal: abort.signal,
+        });
+      } catch (err) {
+        if (stopping) break;
+        log.warn({ err, stage: first!.name }, 'receive failed');
+        await sleep(500);
+        continue;
+      }
+      if (messages.length === 0) continue;
+      inFlight.add(messages);
+      try {
+        await processMessages(messages);
+      } catch (err) {
+        // Only transport errors reach here (ack/retry failed); visibility expiry redelivers.
+        log.error({ err, stage: first!.name }, 'batch bookkeeping failed');
+      } finally {
+        inFlight.delete(messages);
+      }
+    }
+  }
+
+  const done = Promise.all(Array.from({ length: config.STAGE_CONCURRENCY }, loop)).then(() => {});
+  let stopped: Promise<void> | undefined;
+
+  return {
+    done,
+    stop(timeoutMs = 20_000) {
+      stopped ??= (async () => {
+        stopping = true;
+        abort.abort();
+        const timer = sleep(timeoutMs).then(() => 'timeout' as const);
+        if ((await Promise.race([done, timer])) === 'timeout') {
+          // In-flight work did not finish in time: hand it back so it is redelivered promptly.
+          await Promise.all(
+            [...inFlight].map((ms) => transport.release(queue, ms).catch(() => {})),
+          );
+        }
+      })();
+      return stopped;
+    },
+  };
+}
