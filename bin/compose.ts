@@ -12,7 +12,16 @@ import { persistStage } from '../stages/persist/handler.js';
 import { type Runner, startRunner } from '../stages/runner.js';
 import type { Stage } from '../stages/stage.js';
 
-export const DAEMONS = ['ingest', 'mask', 'encrypt', 'persist', 'index', 'query', 'stream', 'archive'] as const;
+export const DAEMONS = [
+  'ingest',
+  'mask',
+  'encrypt',
+  'persist',
+  'index',
+  'query',
+  'stream',
+  'archive',
+] as const;
 export type DaemonName = (typeof DAEMONS)[number];
 
 export function parseDaemons(spec: string): DaemonName[] {
@@ -61,13 +70,18 @@ export async function startDaemons(ctx: Context, names: DaemonName[], verifier?:
   const runners: Runner[] = chains.map((chain) => startRunner(ctx, chain));
   const maintenance = setInterval(
     () => {
-      ctx.partitions.ensureAhead(ctx.config.PARTITION_DAYS_AHEAD).catch((err) => ctx.log.warn({ err }, 'partition upkeep failed'));
+      ctx.partitions
+        .ensureAhead(ctx.config.PARTITION_DAYS_AHEAD)
+        .catch((err) => ctx.log.warn({ err }, 'partition upkeep failed'));
     },
     60 * 60 * 1000,
   );
   maintenance.unref();
   const url = await app.listen({ host: ctx.config.HOST, port: ctx.config.PORT });
-  ctx.log.info({ url, daemons: names, runners: chains.map((c) => c.map((s) => s.name).join('→')) }, 'started');
+  ctx.log.info(
+    { url, daemons: names, runners: chains.map((c) => c.map((s) => s.name).join('→')) },
+    'started',
+  );
 
   let stopped: Promise<void> | undefined;
   return {

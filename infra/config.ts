@@ -112,7 +112,7 @@ export function configureFromEnv(env: Record<string, string | undefined>): Confi
   }
   if (!checker.Check(input)) {
     const problems = [...checker.Errors(input)].map((e) => {
-      const name = e.instancePath.replace(/^\//, '') || e.params && JSON.stringify(e.params);
+      const name = e.instancePath.replace(/^\//, '') || (e.params && JSON.stringify(e.params));
       return `${name}: ${e.message} (got ${JSON.stringify(input[String(name)])})`;
     });
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);

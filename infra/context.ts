@@ -94,5 +94,10 @@ async function createTransport(
     const { createSqsTransport } = await import('./transport/sqs.js');
     return createSqsTransport(config);
   }
-  return new EmbeddedTransport(pool, keyWrapper.deriveKey('queue-body'), config.QUEUE_MAX_ATTEMPTS, databaseUrl);
+  return new EmbeddedTransport(
+    pool,
+    keyWrapper.deriveKey('queue-body'),
+    config.QUEUE_MAX_ATTEMPTS,
+    databaseUrl,
+  );
 }

@@ -50,7 +50,9 @@ export class TenantDirectory {
       else check.push(id);
     }
     if (check.length > 0) {
-      const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM tenants WHERE id = ANY($1)', [check]);
+      const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM tenants WHERE id = ANY($1)', [
+        check,
+      ]);
       const found = new Set(rows.map((r) => r.id));
       for (const id of check) {
         if (found.has(id)) this.known.add(id);

@@ -11,7 +11,15 @@ const Accepted = Type.Object({
   accepted: Type.Integer(),
 });
 
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 413: ErrorBody, 415: ErrorBody, 429: ErrorBody };
+const errors = {
+  400: ErrorBody,
+  401: ErrorBody,
+  403: ErrorBody,
+  404: ErrorBody,
+  413: ErrorBody,
+  415: ErrorBody,
+  429: ErrorBody,
+};
 
 /** Events are validated by `validateEvent` (which reports every problem with its path), not by fastify. */
 const passThrough = () => (data: unknown) => ({ value: data });
@@ -74,13 +82,22 @@ export function ingestRoutes(ctx: Context) {
             const extra = Object.keys(body).filter((k) => k !== 'events');
             if (extra.length > 0) {
               return {
-                error: new HttpError(400, 'validation_failed', 'unknown field', extra.map((k) => ({ path: `/${k}`, message: 'unknown field' }))),
+                error: new HttpError(
+                  400,
+                  'validation_failed',
+                  'unknown field',
+                  extra.map((k) => ({ path: `/${k}`, message: 'unknown field' })),
+                ),
               };
             }
             if (body.events.length === 0 || body.events.length > LIMITS.bulkEvents) {
               const status = body.events.length === 0 ? 400 : 413;
               return {
-                error: new HttpError(status, status === 400 ? 'validation_failed' : 'too_many_events', `events must hold 1 to ${LIMITS.bulkEvents} items`),
+                error: new HttpError(
+                  status,
+                  status === 400 ? 'validation_failed' : 'too_many_events',
+                  `events must hold 1 to ${LIMITS.bulkEvents} items`,
+                ),
               };
             }
             return { value: body };
@@ -95,4 +112,3 @@ export function ingestRoutes(ctx: Context) {
     );
   };
 }
-

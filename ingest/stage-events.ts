@@ -32,9 +32,9 @@ export function stageEvents(principal: Principal, inputs: unknown[], indexed: bo
       received_at: receivedAt,
       severity: input.severity ?? 'INFO',
     };
-    let list = batches.get(tenantId);
-    if (!list) batches.set(tenantId, (list = []));
-    list.push(event);
+    const list = batches.get(tenantId);
+    if (list) list.push(event);
+    else batches.set(tenantId, [event]);
   }
   return [...batches].map(([tenant_id, events]) => ({ v: 1, tenant_id, events }));
 }

@@ -30,7 +30,15 @@ export interface EventRow {
   sealed: Buffer | null;
 }
 
-const OPTIONAL = ['user_id', 'session_id', 'resource_id', 'ip_address', 'user_agent', 'message', 'request_id'] as const;
+const OPTIONAL = [
+  'user_id',
+  'session_id',
+  'resource_id',
+  'ip_address',
+  'user_agent',
+  'message',
+  'request_id',
+] as const;
 
 /** Turns a row into the API shape, opening the sealed fields with the tenant's key. */
 export async function decodeRow(keyring: TenantKeyring, row: EventRow): Promise<StoredEvent> {

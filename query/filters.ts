@@ -7,7 +7,10 @@ const CommaList = (itemPattern: string, description: string) =>
 /** Query-string filters shared by search, export, stats and the stream. */
 export const FilterProperties = {
   tenant_id: Type.Optional(
-    Type.String({ pattern: TENANT_ID_PATTERN, description: 'Tenant to read; platform admins only, others may name only their own.' }),
+    Type.String({
+      pattern: TENANT_ID_PATTERN,
+      description: 'Tenant to read; platform admins only, others may name only their own.',
+    }),
   ),
   from: Type.Optional(Type.String({ format: 'date-time', description: 'occurred_at >= from' })),
   to: Type.Optional(Type.String({ format: 'date-time', description: 'occurred_at < to' })),

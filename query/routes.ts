@@ -20,12 +20,16 @@ export function queryRoutes(ctx: Context) {
           tags: ['query'],
           querystring: SearchQuery,
           response: {
-            200: Type.Object({ data: Type.Array(StoredEvent), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+            200: Type.Object({
+              data: Type.Array(StoredEvent),
+              next_cursor: Type.Union([Type.String(), Type.Null()]),
+            }),
             ...errors,
           },
         },
       },
-      async (request) => searchEvents(ctx, readScope(request.principal, request.query.tenant_id), request.query),
+      async (request) =>
+        searchEvents(ctx, readScope(request.principal, request.query.tenant_id), request.query),
     );
     app.get(
       '/logs/:id',
@@ -42,7 +46,11 @@ export function queryRoutes(ctx: Context) {
         },
       },
       async (request) => {
-        const event = await getEvent(ctx, readScope(request.principal, request.query.tenant_id), request.params.id);
+        const event = await getEvent(
+          ctx,
+          readScope(request.principal, request.query.tenant_id),
+          request.params.id,
+        );
         if (!event) throw new HttpError(404, 'not_found', 'no such event');
         return event;
       },

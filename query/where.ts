@@ -7,7 +7,12 @@ import type { Filters } from './filters.js';
  * comes first and is unconditional: this function is the single place every query path gets its
  * scope from. Values only ever travel as parameters.
  */
-export function buildWhere(scope: ReadScope, filters: Filters, cursor?: Cursor, direction: 'asc' | 'desc' = 'desc') {
+export function buildWhere(
+  scope: ReadScope,
+  filters: Filters,
+  cursor?: Cursor,
+  direction: 'asc' | 'desc' = 'desc',
+) {
   const params: unknown[] = [scope.tenantId];
   const clauses = ['tenant_id = $1'];
   const add = (sql: (p: string) => string, value: unknown) => {

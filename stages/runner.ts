@@ -88,7 +88,10 @@ export function startRunner(ctx: Context, chain: Stage[]): Runner {
       if (m.attempt >= config.QUEUE_MAX_ATTEMPTS) metrics.deadLettered.inc({ queue });
     }
     // The error may quote event content; log the error class and message only at debug level.
-    log.warn({ stage: first!.name, attempt, messages: messages.length, err: (err as Error).name }, 'batch failed');
+    log.warn(
+      { stage: first!.name, attempt, messages: messages.length, err: (err as Error).name },
+      'batch failed',
+    );
     log.debug({ err }, 'batch failure detail');
     await transport.retry(queue, messages, retryDelay(attempt));
   }
@@ -118,9 +121,14 @@ export function startRunner(ctx: Context, chain: Stage[]): Runner {
   async function processMessages(messages: ReceivedMessage[]): Promise<void> {
     const now = Date.now();
     for (const m of messages) metrics.queueLag.observe({ queue }, Math.max(0, now - m.sentAt) / 1000);
-    const heartbeat = setInterval(() => {
-      transport.extend(queue, messages, visibilityMs).catch((err) => log.warn({ err }, 'visibility extend failed'));
-    }, Math.floor(visibilityMs / 3));
+    const heartbeat = setInterval(
+      () => {
+        transport
+          .extend(queue, messages, visibilityMs)
+          .catch((err) => log.warn({ err }, 'visibility extend failed'));
+      },
+      Math.floor(visibilityMs / 3),
+    );
     try {
       const parsed: Parsed[] = [];
       const unparsable: ReceivedMessage[] = [];
@@ -191,9 +199,7 @@ export function startRunner(ctx: Context, chain: Stage[]): Runner {
         const timer = sleep(timeoutMs).then(() => 'timeout' as const);
         if ((await Promise.race([done, timer])) === 'timeout') {
           // In-flight work did not finish in time: hand it back so it is redelivered promptly.
-          await Promise.all(
-            [...inFlight].map((ms) => transport.release(queue, ms).catch(() => {})),
-          );
+          await Promise.all([...inFlight].map((ms) => transport.release(queue, ms).catch(() => {})));
         }
       })();
       return stopped;

@@ -69,7 +69,9 @@ export async function startTestService(
   const config = configureFromEnv(testEnv(databaseUrl, dataDir, extraEnv));
   const ctx = await createContext(config, { daemon: 'test', log: pino({ level: 'silent' }) });
   const names: DaemonName[] =
-    daemons === 'all' ? ['ingest', 'mask', 'encrypt', 'persist', 'index', 'query', 'stream', 'archive'] : daemons;
+    daemons === 'all'
+      ? ['ingest', 'mask', 'encrypt', 'persist', 'index', 'query', 'stream', 'archive']
+      : daemons;
   const running = await startDaemons(ctx, names);
   return {
     url: running.url,
@@ -95,7 +97,8 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${last}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${last}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -33,7 +33,8 @@ export function readScope(p: Principal, requestedTenant: string | undefined): Re
 export function writeTenant(p: Principal, eventTenant: string | undefined): string {
   if (p.role === 'auditor') throw new HttpError(403, 'forbidden', 'auditors cannot write events');
   if (p.platform) {
-    if (!eventTenant) throw new HttpError(400, 'tenant_required', 'platform callers must set tenant_id on each event');
+    if (!eventTenant)
+      throw new HttpError(400, 'tenant_required', 'platform callers must set tenant_id on each event');
     return eventTenant;
   }
   if (eventTenant !== undefined && eventTenant !== p.tenant) {

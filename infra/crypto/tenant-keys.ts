@@ -40,7 +40,11 @@ export class TenantKeyring {
       [tenantId, keyId],
     );
     if (!rows[0]) throw new Error(`no data key ${keyId} for tenant`);
-    return this.remember(tenantId, keyId, await this.wrapper.unwrap(rows[0].wrapped, context(tenantId, keyId)));
+    return this.remember(
+      tenantId,
+      keyId,
+      await this.wrapper.unwrap(rows[0].wrapped, context(tenantId, keyId)),
+    );
   }
 
   /**
@@ -89,5 +93,10 @@ function context(tenantId: string, keyId: number): Record<string, string> {
 
 /** Blind-index token for one metadata `key=value` pair (issue: exact metadata filters on sealed data). */
 export function metaToken(indexKey: Buffer, key: string, value: string): string {
-  return createHmac('sha256', indexKey).update(key).update('\u0000').update(value).digest('base64url').slice(0, 22);
+  return createHmac('sha256', indexKey)
+    .update(key)
+    .update('\u0000')
+    .update(value)
+    .digest('base64url')
+    .slice(0, 22);
 }

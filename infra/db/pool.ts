@@ -15,7 +15,10 @@ export function createPool(url: string, max: number, applicationName: string): p
 }
 
 /** Runs `fn` in a transaction on one client, committing on success and rolling back on error. */
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');

@@ -37,7 +37,13 @@ const FASTIFY_CODES: Record<string, [number, string]> = {
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_json'],
 };
 
-function send(reply: import('fastify').FastifyReply, status: number, code: string, message: string, details?: unknown) {
+function send(
+  reply: import('fastify').FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  details?: unknown,
+) {
   return reply
     .status(status)
     .type('application/json')

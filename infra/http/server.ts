@@ -74,7 +74,8 @@ export async function buildServer(ctx: Context, options: ServerOptions): Promise
       info: {
         title: 'auditlog',
         version: '1.0.0',
-        description: 'Multi-tenant audit-log service: ingest, search, export, stream and verify audit events.',
+        description:
+          'Multi-tenant audit-log service: ingest, search, export, stream and verify audit events.',
       },
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },

@@ -1,5 +1,5 @@
-import client from 'prom-client';
 import type pg from 'pg';
+import client from 'prom-client';
 
 /**
  * Prometheus metrics of one daemon. Labels carry only our own vocabulary (stage, queue, route

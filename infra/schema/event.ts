@@ -25,7 +25,11 @@ export const ACTION_PATTERN = '^[A-Z][A-Z0-9_]{1,63}$';
 export const SEVERITIES = ['INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
 export const STANDARD_ACTIONS = ['CREATE', 'UPDATE', 'DELETE', 'VIEW', 'LOGIN', 'LOGOUT', 'EXPORT'] as const;
 
-export const TenantId = Type.String({ pattern: TENANT_ID_PATTERN, description: 'Tenant id', examples: ['acme'] });
+export const TenantId = Type.String({
+  pattern: TENANT_ID_PATTERN,
+  description: 'Tenant id',
+  examples: ['acme'],
+});
 export const Severity = Type.Union(
   [Type.Literal('INFO'), Type.Literal('WARNING'), Type.Literal('ERROR'), Type.Literal('CRITICAL')],
   { description: 'Severity level', default: 'INFO' },
@@ -39,7 +43,8 @@ export const EventInputProperties = {
   tenant_id: Type.Optional(
     Type.String({
       pattern: TENANT_ID_PATTERN,
-      description: "Tenant the event belongs to. Defaults to the caller's tenant; required for platform admins.",
+      description:
+        "Tenant the event belongs to. Defaults to the caller's tenant; required for platform admins.",
     }),
   ),
   id: Type.Optional(
@@ -102,7 +107,13 @@ export const BulkInput = Type.Object(
 );
 
 /** An event after ingest: every defaulted field is filled in. This is what the queues carry. */
-const { tenant_id: _t, id: _i, occurred_at: _o, severity: _s, ...OtherInputProperties } = EventInputProperties;
+const {
+  tenant_id: _t,
+  id: _i,
+  occurred_at: _o,
+  severity: _s,
+  ...OtherInputProperties
+} = EventInputProperties;
 
 export const StagedEvent = Type.Object(
   {

@@ -1,7 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { open, seal } from '../crypto/aead.js';
-import type { DeadLetter, OutgoingMessage, QueueName, ReceivedMessage, ReceiveOptions, Transport } from './types.js';
+import type {
+  DeadLetter,
+  OutgoingMessage,
+  QueueName,
+  ReceivedMessage,
+  ReceiveOptions,
+  Transport,
+} from './types.js';
 
 const CHANNEL = 'auditlog_queue';
 /** Messages of one group handed out by one receive; keeps one tenant from filling every batch. */
@@ -158,7 +165,12 @@ export class EmbeddedTransport implements Transport {
     await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, queue]);
   }
 
-  private async setVisibility(messages: ReceivedMessage[], ms: number, release: boolean, uncount = false): Promise<void> {
+  private async setVisibility(
+    messages: ReceivedMessage[],
+    ms: number,
+    release: boolean,
+    uncount = false,
+  ): Promise<void> {
     if (messages.length === 0) return;
     const [ids, receipts] = this.receipts(messages);
     await this.pool.query(

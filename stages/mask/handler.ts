@@ -7,7 +7,9 @@ import { buildMaskRules, createMasker } from './rules.js';
 
 /** Builds the mask stage from configuration: default rules, extra keys, optional rules file. */
 export function maskStage(config: Config): Stage<StagedEvent, StagedEvent> {
-  const file = config.MASK_RULES_FILE ? JSON.parse(fs.readFileSync(config.MASK_RULES_FILE, 'utf8')) : undefined;
+  const file = config.MASK_RULES_FILE
+    ? JSON.parse(fs.readFileSync(config.MASK_RULES_FILE, 'utf8'))
+    : undefined;
   const extraKeys = config.MASK_EXTRA_KEYS.split(',')
     .map((k) => k.trim())
     .filter(Boolean);

@@ -83,7 +83,8 @@ const FOUR_DIGITS = /\d{4}/;
 /** `john.doe@example.com` → `j***@example.com`: first character of the local part and the domain kept. */
 const email: MaskPattern = {
   name: 'email',
-  regex: /(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@((?:[A-Za-z0-9-]{1,63}\.){1,10}[A-Za-z]{2,63})/g,
+  regex:
+    /(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@((?:[A-Za-z0-9-]{1,63}\.){1,10}[A-Za-z]{2,63})/g,
   replace: (_match, first, domain) => `${first}***@${domain}`,
   mayMatch: (text) => text.includes('@'),
 };

@@ -3,7 +3,7 @@ import { DEFAULT_PATTERNS } from './patterns.js';
 import { compileTemplate } from './template.js';
 import type { MaskPattern, MaskRules } from './types.js';
 
-export { createMasker, type MaskableEvent, MAX_MASK_DEPTH } from './masker.js';
+export { createMasker, MAX_MASK_DEPTH, type MaskableEvent } from './masker.js';
 export { type MaskPattern, type MaskRules, REDACTED } from './types.js';
 
 /**
@@ -36,7 +36,8 @@ export function buildMaskRules(extraKeys: string[], file?: unknown): MaskRules {
   if (file !== undefined) {
     if (!isPlainObject(file)) fail('rules file must be a JSON object');
     for (const field of Object.keys(file)) {
-      if (!FILE_FIELDS.has(field)) fail(`rules file has unknown field "${field}" (expected "keys", "patterns")`);
+      if (!FILE_FIELDS.has(field))
+        fail(`rules file has unknown field "${field}" (expected "keys", "patterns")`);
     }
     if (file['keys'] !== undefined) addKeys(keys, file['keys'], 'rules file "keys"');
     if (file['patterns'] !== undefined) {
@@ -44,7 +45,8 @@ export function buildMaskRules(extraKeys: string[], file?: unknown): MaskRules {
       const names = new Set(patterns.map((p) => p.name));
       file['patterns'].forEach((entry: unknown, i: number) => {
         const pattern = parsePattern(entry, `rules file "patterns"[${i}]`);
-        if (names.has(pattern.name)) fail(`rules file "patterns"[${i}]: duplicate pattern name "${pattern.name}"`);
+        if (names.has(pattern.name))
+          fail(`rules file "patterns"[${i}]: duplicate pattern name "${pattern.name}"`);
         names.add(pattern.name);
         patterns.push(pattern);
       });

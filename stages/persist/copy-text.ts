@@ -8,7 +8,9 @@ export function copyField(value: string | number | null | undefined): string {
   if (value === null || value === undefined) return '\\N';
   const s = typeof value === 'number' ? String(value) : value;
   if (!NEEDS_ESCAPE.test(s)) return s;
-  return s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+  return s.replace(/[\\\t\n\r]/g, (c) =>
+    c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
+  );
 }
 
 /** A bytea value given as base64: hex form `\x…`, with the backslash escaped for COPY. */
