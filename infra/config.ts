@@ -96,6 +96,11 @@ function coerce(name: string, raw: string): unknown {
   return raw;
 }
 
+/** A rejected value as shown in the error; URL credentials (e.g. a DATABASE_URL password) are redacted. */
+function shown(value: unknown): string {
+  return JSON.stringify(value)?.replace(/\/\/[^/@\s]*@/, '//***@') ?? 'nothing';
+}
+
 /**
  * Parses configuration from an environment record. Pure: pass `process.env` at the process edge,
  * or a literal record in tests. Throws `ConfigError` listing every invalid variable.
@@ -111,11 +116,17 @@ export function configureFromEnv(env: Record<string, string | undefined>): Confi
     if (input[name] === undefined && def !== undefined) input[name] = def;
   }
   if (!checker.Check(input)) {
-    const problems = [...checker.Errors(input)].map((e) => {
+    // One line per variable: a union of literals reports each failed branch, which reads as noise.
+    const problems = new Map<string, string>();
+    for (const e of checker.Errors(input)) {
       const name = e.instancePath.replace(/^\//, '') || (e.params && JSON.stringify(e.params));
-      return `${name}: ${e.message} (got ${JSON.stringify(input[String(name)])})`;
-    });
-    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+      if (problems.has(name)) continue;
+      const allowed = (ConfigSchema.properties as Record<string, { anyOf?: { const?: unknown }[] }>)[name]
+        ?.anyOf;
+      const message = allowed ? `must be one of ${allowed.map((a) => a.const).join(', ')}` : e.message;
+      problems.set(name, `${name}: ${message} (got ${shown(input[name])})`);
+    }
+    throw new ConfigError(`invalid configuration:\n  ${[...problems.values()].join('\n  ')}`);
   }
   const config = input as Static<typeof ConfigSchema>;
   config.DATA_DIR = path.resolve(config.DATA_DIR);

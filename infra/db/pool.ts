@@ -19,7 +19,7 @@ export async function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
+  const client = await checkout(pool);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -31,4 +31,22 @@ export async function withTransaction<T>(
   } finally {
     client.release();
   }
+}
+
+const ignore = () => {};
+
+/**
+ * Takes a client from the pool that cannot crash the process: a connection lost while the client
+ * is checked out but between queries emits 'error', which pg-pool only handles for idle clients.
+ * The failure still reaches the caller through its next query.
+ */
+export async function checkout(pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect();
+  client.on('error', ignore);
+  const release = client.release.bind(client);
+  client.release = (err?: Error | boolean) => {
+    client.removeListener('error', ignore);
+    return release(err);
+  };
+  return client;
 }

@@ -3,7 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Principal } from '../auth/principal.js';
 import { extractBearer, type Verifier } from '../auth/verifier.js';
 import type { Context } from '../context.js';
@@ -51,7 +51,10 @@ export async function buildServer(ctx: Context, options: ServerOptions): Promise
     requestTimeout: 30_000,
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
-    disableRequestLogging: true,
+    // Per-request log lines would dominate at ingest rates; metrics cover request outcomes.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Response serialization trusts our own data; `ip` is only a validation format.
+    serializerOpts: { ajv: { formats: { ip: true } } },
     ajv: { customOptions: { allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

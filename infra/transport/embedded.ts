@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { open, seal } from '../crypto/aead.js';
+import { checkout } from '../db/pool.js';
 import type {
   DeadLetter,
   OutgoingMessage,
@@ -78,7 +79,7 @@ export class EmbeddedTransport implements Transport {
   }
 
   private async tryReceive(queue: QueueName, max: number, visibilityMs: number): Promise<ReceivedMessage[]> {
-    const client = await this.pool.connect();
+    const client = await checkout(this.pool);
     try {
       await client.query('BEGIN');
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('auditlog-queue:' || $1))`, [queue]);

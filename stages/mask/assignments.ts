@@ -18,7 +18,7 @@ const SEPARATOR = /[:=](?<=(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]{1,64})(?:\\?["'])?
  * each scan stops at the next quote character.
  */
 const VALUE =
-  /([ \t]{0,16})((?:Basic|Bearer|Digest|Negotiate|Token|basic|bearer|BASIC|BEARER)[ \t]+)?(?:(")(?:[^"\\]|\\[^])*"|(')(?:[^'\\]|\\[^])*'|(\\")[^"]*?\\"|(["'])[^\s"',;&<>(){}]*|\[[A-Z][A-Z_ *0-9]{0,30}\]|[^\s"',;&<>(){}]+)/y;
+  /([ \t]{0,16})((?:Basic|Bearer|Digest|Negotiate|Token|basic|bearer|BASIC|BEARER)[ \t]+)?(?:(")(?:[^"\\]|\\[\s\S])*"|(')(?:[^'\\]|\\[\s\S])*'|(\\")[^"]*?\\"|(["'])[^\s"',;&<>(){}]*|\[[A-Z][A-Z_ *0-9]{0,30}\]|[^\s"',;&<>(){}]+)/y;
 
 /**
  * Returns a function masking the values of secret-named assignments inside free text:

@@ -13,5 +13,5 @@ export function luhnValid(digits: string): boolean {
     sum += d;
     double = !double;
   }
-  return true;
+  return sum % 10 === 0;
 }

@@ -1,0 +1,472 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Role } from '../infra/auth/principal.js';
+import { signToken } from '../infra/auth/sign.js';
+import { loadOrCreateSigningKey } from '../infra/auth/signing-key.js';
+import { type Config, configureFromEnv } from '../infra/config.js';
+import { LocalKeyWrapper } from '../infra/crypto/key-wrapper.js';
+import { createSqsTransport } from '../infra/transport/sqs.js';
+import type { Transport } from '../infra/transport/types.js';
+import { type DaemonProcess, startDaemonProcess, stopDaemonProcess } from './daemon-process.js';
+import { type FauxqsServer, startFauxqs } from './fauxqs.js';
+import { createTestDatabase, eventually, http, tempDir } from './harness.js';
+
+/**
+ * The production shape on SQS: every daemon is its own OS process (`bin/daemon.ts <name>`),
+ * talking through FIFO queues on fauxqs and sharing only PostgreSQL and DATA_DIR (master key and
+ * JWT signing key). Tests run in order and build on each other's data; `expected` tracks every
+ * event id that must end up stored, per tenant.
+ */
+
+const STAGES = ['ingest', 'mask', 'encrypt', 'persist', 'index', 'query'] as const;
+type DaemonName = (typeof STAGES)[number];
+
+/** Every id a test uses as a tenant or a user: none may appear as a metric label value. */
+const TENANTS = ['acme', 'globex'] as const;
+const GHOST = 'ghost';
+const USERS = ['alice-7', 'bob-9'];
+const SUBS = ['root-sub', 'app-sub', 'auditor-sub', 'intruder-sub'];
+
+let fauxqs: FauxqsServer;
+let dataDir: string;
+let config: Config;
+let env: Record<string, string>;
+let client: SQSClient;
+let transport: Transport;
+let db: pg.Pool;
+const daemons = new Map<DaemonName, DaemonProcess>();
+const expected = new Map<string, string[]>(TENANTS.map((t) => [t, []]));
+/** Successful bulk posts, to check the HTTP histogram's count exactly. */
+let bulkPosts = 0;
+let singlePosts = 0;
+
+const daemon = (name: DaemonName): DaemonProcess => {
+  const d = daemons.get(name);
+  if (!d) throw new Error(`${name} is not running`);
+  return d;
+};
+
+const token = (tenant: string, role: Role, sub: string) =>
+  signToken(dataDir, config, { tenant, role, sub });
+
+/** Posts `count` events for `tenant` in bulk requests of `per` and records their ids. */
+async function postEvents(tenant: string, count: number, per = 100): Promise<string[]> {
+  const writer = await token(tenant, 'admin', 'app-sub');
+  const ids: string[] = [];
+  for (let start = 0; start < count; start += per) {
+    const events = Array.from({ length: Math.min(per, count - start) }, (_, i) => ({
+      user_id: USERS[(start + i) % USERS.length],
+      action: 'UPDATE',
+      resource_type: 'order',
+      resource_id: `o-${start + i}`,
+      message: `order ${start + i} updated`,
+      metadata: { n: start + i },
+    }));
+    const res = await http(daemon('ingest').url, 'POST', '/api/v1/logs/bulk', {
+      token: writer,
+      body: { events },
+    });
+    expect(res.status, res.text).toBe(202);
+    bulkPosts++;
+    ids.push(...(res.body.ids as string[]));
+  }
+  expected.get(tenant)!.push(...ids);
+  return ids;
+}
+
+async function storedCount(tenant: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM events WHERE tenant_id = $1',
+    [tenant],
+  );
+  return rows[0]!.n;
+}
+
+/** Waits until every expected event of `tenant` is stored, then checks ids and gapless seq. */
+async function expectStoredExactlyOnce(tenant: string): Promise<void> {
+  const want = expected.get(tenant)!;
+  await eventually(async () => ((await storedCount(tenant)) >= want.length ? true : undefined), 90_000);
+  const { rows } = await db.query<{ id: string; seq: string }>(
+    'SELECT id::text AS id, seq::text AS seq FROM events WHERE tenant_id = $1 ORDER BY seq',
+    [tenant],
+  );
+  expect(rows.length).toBe(want.length);
+  expect(new Set(rows.map((r) => r.id))).toEqual(new Set(want));
+  expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: want.length }, (_, i) => i + 1));
+  const ids = await db.query<{ n: number; last: string }>(
+    `SELECT (SELECT count(*)::int FROM event_ids WHERE tenant_id = $1) AS n,
+            (SELECT last_seq::text FROM tenants WHERE id = $1) AS last`,
+    [tenant],
+  );
+  expect(ids.rows[0]).toEqual({ n: want.length, last: String(want.length) });
+}
+
+/** Resolves once a persist worker's database session is waiting for a lock (it is mid-batch). */
+async function persistBlockedOnLock(): Promise<void> {
+  await eventually(async () => {
+    const { rows } = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE application_name = 'auditlog-persist' AND wait_event_type = 'Lock'`,
+    );
+    return rows[0]!.n > 0 ? true : undefined;
+  }, 60_000);
+}
+
+/** Holds `tenant`'s row lock in an open transaction, which stalls persist's sequence assignment. */
+async function lockTenant(tenant: string): Promise<{ release(): Promise<void> }> {
+  const holder = await db.connect();
+  await holder.query('BEGIN');
+  await holder.query('SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE', [tenant]);
+  return {
+    async release() {
+      await holder.query('ROLLBACK');
+      holder.release();
+    },
+  };
+}
+
+async function startPersist(): Promise<DaemonProcess> {
+  // info level: the test waits for the "stopping gracefully" line before releasing work.
+  const d = await startDaemonProcess('persist', { ...env, LOG_LEVEL: 'info' });
+  daemons.set('persist', d);
+  return d;
+}
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses the Prometheus text exposition format into samples and the declared metric families. */
+function parseMetrics(text: string): { families: Set<string>; samples: Sample[] } {
+  const families = new Set<string>();
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    const type = /^# TYPE (\S+) \S+$/.exec(line);
+    if (type) families.add(type[1]!);
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) throw new Error(`unparsable metrics line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    }
+    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return { families, samples };
+}
+
+/** The value of the one sample named `name` whose labels include `labels`; 0 when there is none. */
+function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  const found = samples.filter(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
+  if (found.length > 1) throw new Error(`${found.length} samples match ${name} ${JSON.stringify(labels)}`);
+  return found[0]?.value ?? 0;
+}
+
+async function scrape(name: DaemonName) {
+  const res = await fetch(`${daemon(name).url}/metrics`);
+  expect(res.status).toBe(200);
+  return parseMetrics(await res.text());
+}
+
+beforeAll(async () => {
+  fauxqs = await startFauxqs();
+  const databaseUrl = await createTestDatabase();
+  dataDir = tempDir('auditlog-sqs-');
+  // Keys first, once: the daemons would otherwise race to create them at the same moment.
+  await loadOrCreateSigningKey(dataDir);
+  LocalKeyWrapper.fromDataDir(dataDir);
+  env = {
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: dataDir,
+    TRANSPORT: 'sqs',
+    SQS_ENDPOINT: fauxqs.endpoint,
+    SQS_REGION: 'us-east-1',
+    SQS_QUEUE_PREFIX: `pipe-${randomUUID().slice(0, 8)}`,
+    // The queues come from "infrastructure" (this test, below), as in production.
+    SQS_CREATE_QUEUES: 'false',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    LOG_LEVEL: 'warn',
+    QUEUE_MAX_ATTEMPTS: '3',
+    // Short, so a message held by a killed worker comes back within seconds.
+    QUEUE_VISIBILITY_TIMEOUT_MS: '5000',
+    STAGE_RETRY_BASE_MS: '50',
+    PG_POOL_MAX: '4',
+  };
+  config = configureFromEnv({ ...env, SQS_CREATE_QUEUES: 'true' });
+  client = new SQSClient({
+    region: 'us-east-1',
+    endpoint: fauxqs.endpoint,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  transport = await createSqsTransport(config, { client });
+  db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+
+  const started = await Promise.all(STAGES.map((name) => startDaemonProcess(name, env)));
+  for (const d of started) daemons.set(d.name as DaemonName, d);
+
+  const platform = await token('*', 'admin', 'root-sub');
+  for (const id of TENANTS) {
+    const res = await http(daemon('ingest').url, 'POST', '/api/v1/tenants', {
+      token: platform,
+      body: { id, name: id },
+    });
+    expect(res.status).toBe(201);
+  }
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all([...daemons.values()].map((d) => stopDaemonProcess(d)));
+  await transport?.close();
+  client?.destroy();
+  await db?.end();
+  await fauxqs?.stop();
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('pipeline on SQS with every stage its own process', () => {
+  it('persists events posted through ingest exactly once, readable only by their tenant', async () => {
+    await postEvents('acme', 300);
+    // A client retry of the same events (same ids) must not store them twice.
+    const writer = await token('globex', 'admin', 'app-sub');
+    const retried = Array.from({ length: 5 }, (_, i) => ({
+      id: randomUUID(),
+      user_id: 'bob-9',
+      action: 'LOGIN',
+      resource_type: 'session',
+      message: `login ${i}`,
+    }));
+    for (let attempt = 0; attempt < 2; attempt++) {
+      for (const event of retried) {
+        const res = await http(daemon('ingest').url, 'POST', '/api/v1/logs', { token: writer, body: event });
+        expect(res.status, res.text).toBe(202);
+        expect(res.body.ids).toEqual([event.id]);
+        singlePosts++;
+      }
+    }
+    expected.get('globex')!.push(...retried.map((e) => e.id));
+
+    await expectStoredExactlyOnce('acme');
+    await expectStoredExactlyOnce('globex');
+
+    // Read back through the query daemon (its own process, on the same database).
+    const auditor = await token('acme', 'auditor', 'auditor-sub');
+    const page = await http(daemon('query').url, 'GET', '/api/v1/logs?limit=1000', { token: auditor });
+    expect(page.status).toBe(200);
+    expect(new Set(page.body.data.map((e: { id: string }) => e.id))).toEqual(new Set(expected.get('acme')));
+    const sample = page.body.data.find((e: { resource_id: string }) => e.resource_id === 'o-7');
+    expect(sample.metadata).toEqual({ n: 7 });
+
+    // The other tenant sees none of it.
+    const intruder = await token('globex', 'admin', 'intruder-sub');
+    const theirs = await http(daemon('query').url, 'GET', '/api/v1/logs?limit=1000', { token: intruder });
+    expect(theirs.status).toBe(200);
+    expect(theirs.body.data.map((e: { id: string }) => e.id).sort()).toEqual(
+      retried.map((e) => e.id).sort(),
+    );
+    const byId = await http(daemon('query').url, 'GET', `/api/v1/logs/${sample.id}`, { token: intruder });
+    expect(byId.status).toBe(404);
+  });
+
+  it('loses and duplicates nothing when persist is SIGKILLed mid-batch and restarted', async () => {
+    const before = await storedCount('acme');
+    const lock = await lockTenant('acme');
+    let released = false;
+    try {
+      await postEvents('acme', 1000, 250);
+      // persist has received a batch and opened its transaction: this is the middle of a batch.
+      await persistBlockedOnLock();
+      const victim = daemon('persist');
+      victim.child.kill('SIGKILL');
+      expect(await victim.exited).toEqual({ code: null, signal: 'SIGKILL' });
+      daemons.delete('persist');
+      await lock.release();
+      released = true;
+    } finally {
+      if (!released) await lock.release();
+    }
+    // Nothing of the interrupted batch was committed...
+    expect(await storedCount('acme')).toBe(before);
+    // ...and a new worker finishes it (after the dead worker's visibility timeout) and the rest.
+    await startPersist();
+    await expectStoredExactlyOnce('acme');
+  });
+
+  it('dead-letters poison batches while other tenants, and the same tenant later, keep flowing', async () => {
+    // Fails the schema check at the queue boundary, at the head of acme's group.
+    const invalid = JSON.stringify({ v: 1, tenant_id: 'acme', events: [{ not: 'an event' }] });
+    // Well-formed, but its tenant does not exist (as if deleted): persist fails every attempt.
+    const orphan = JSON.stringify({
+      v: 1,
+      tenant_id: GHOST,
+      events: [
+        {
+          tenant_id: GHOST,
+          id: randomUUID(),
+          occurred_at: new Date().toISOString(),
+          received_at: new Date().toISOString(),
+          severity: 'INFO',
+          action: 'DELETE',
+          resource_type: 'tenant',
+          key_id: 1,
+          meta_idx: [],
+          meta_text: '',
+        },
+      ],
+    });
+    await transport.send('persist', [
+      { group: 'acme', dedupId: `poison-${randomUUID()}`, body: invalid },
+      { group: GHOST, dedupId: `poison-${randomUUID()}`, body: orphan },
+    ]);
+    await postEvents('globex', 50, 25);
+    await postEvents('acme', 50, 25);
+
+    await expectStoredExactlyOnce('globex');
+    await expectStoredExactlyOnce('acme');
+    const dead = await eventually(async () => {
+      const letters = await transport.listDeadLetters('persist', 10);
+      return letters.length >= 2 ? letters : undefined;
+    }, 60_000);
+    expect(dead.map((d) => ({ group: d.group, body: d.body, attempts: d.attempts })).sort((a, b) =>
+      a.group.localeCompare(b.group),
+    )).toEqual([
+      { group: 'acme', body: invalid, attempts: 3 },
+      { group: GHOST, body: orphan, attempts: 3 },
+    ]);
+    expect(await storedCount(GHOST)).toBe(0);
+    const { samples } = await scrape('persist');
+    expect(valueOf(samples, 'auditlog_queue_dead_lettered_total', { queue: 'persist' })).toBe(2);
+    // Upstream queues never saw a failure.
+    for (const queue of ['mask', 'encrypt'] as const) {
+      expect(await transport.listDeadLetters(queue, 10)).toEqual([]);
+    }
+  });
+
+  it('exposes the metrics on every daemon, with no tenant or user id in any label', async () => {
+    const total = [...expected.values()].reduce((n, ids) => n + ids.length, 0);
+    const required = [
+      'auditlog_http_request_duration_seconds',
+      'auditlog_stage_events_in_total',
+      'auditlog_stage_events_out_total',
+      'auditlog_stage_events_failed_total',
+      'auditlog_stage_batch_events',
+      'auditlog_stage_duration_seconds',
+      'auditlog_queue_lag_seconds',
+      'auditlog_queue_dead_lettered_total',
+      'auditlog_pg_pool_connections',
+      'auditlog_pg_copy_rows_total',
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+    ];
+    const forbidden = new Set<string>([...TENANTS, GHOST, ...USERS, ...SUBS]);
+    const scraped = new Map<DaemonName, Sample[]>();
+    for (const name of STAGES) {
+      const { families, samples } = await scrape(name);
+      expect([...required].filter((f) => !families.has(f)), name).toEqual([]);
+      const leaked = samples.flatMap((s) =>
+        Object.entries(s.labels)
+          .filter(([, v]) => forbidden.has(v))
+          .map(([k, v]) => `${s.name}{${k}="${v}"}`),
+      );
+      expect(leaked, name).toEqual([]);
+      // Every sample carries the daemon's own name and nothing else identifies the process.
+      expect(new Set(samples.map((s) => s.labels.daemon))).toEqual(new Set([name]));
+      scraped.set(name, samples);
+    }
+
+    const ingest = scraped.get('ingest')!;
+    expect(
+      valueOf(ingest, 'auditlog_http_request_duration_seconds_count', {
+        method: 'POST',
+        route: '/api/v1/logs/bulk',
+        status: '202',
+      }),
+    ).toBe(bulkPosts);
+    expect(
+      valueOf(ingest, 'auditlog_http_request_duration_seconds_count', {
+        method: 'POST',
+        route: '/api/v1/logs',
+        status: '202',
+      }),
+    ).toBe(singlePosts);
+    expect(valueOf(ingest, 'auditlog_ingest_events_total')).toBe(total + singlePosts / 2);
+    expect(valueOf(ingest, 'auditlog_pg_pool_connections', { state: 'total' })).toBeGreaterThan(0);
+
+    // mask and encrypt each saw every event exactly once (the retried sends were deduplicated
+    // by SQS on their content-derived id) and failed none.
+    for (const stage of ['mask', 'encrypt'] as const) {
+      const s = scraped.get(stage)!;
+      expect(valueOf(s, 'auditlog_stage_events_in_total', { stage })).toBe(total);
+      expect(valueOf(s, 'auditlog_stage_events_out_total', { stage })).toBe(total);
+      expect(valueOf(s, 'auditlog_stage_events_failed_total', { stage })).toBe(0);
+      expect(valueOf(s, 'auditlog_stage_batch_events_sum', { stage })).toBe(total);
+      expect(valueOf(s, 'auditlog_queue_lag_seconds_count', { queue: stage })).toBeGreaterThan(0);
+      expect(valueOf(s, 'auditlog_stage_duration_seconds_count', { stage })).toBeGreaterThan(0);
+    }
+    // The restarted persist COPYed the 1,000 events the killed one never committed, then 100 more;
+    // the orphan batch failed before its COPY every time.
+    const persist = scraped.get('persist')!;
+    expect(valueOf(persist, 'auditlog_pg_copy_rows_total')).toBe(1100);
+    expect(valueOf(persist, 'auditlog_stage_events_failed_total', { stage: 'persist' })).toBeGreaterThanOrEqual(
+      3,
+    );
+
+    const query = scraped.get('query')!;
+    expect(
+      valueOf(query, 'auditlog_http_request_duration_seconds_count', {
+        method: 'GET',
+        route: '/api/v1/logs',
+        status: '200',
+      }),
+    ).toBe(2);
+  });
+
+  it('drains in-flight work on SIGTERM and exits 0', async () => {
+    const before = await storedCount('globex');
+    const lock = await lockTenant('globex');
+    const persist = daemon('persist');
+    try {
+      await postEvents('globex', 200, 100);
+      await persistBlockedOnLock();
+      persist.child.kill('SIGTERM');
+      await persist.waitForOutput('stopping gracefully');
+    } finally {
+      // Only now can the in-flight batch commit: the stopping daemon must wait for it.
+      await lock.release();
+    }
+    expect(await persist.exited).toEqual({ code: 0, signal: null });
+    daemons.delete('persist');
+    // fauxqs delivers one message per FIFO group at a time, so exactly the first bulk of 100 was
+    // in flight; it was completed, not abandoned. The second waits in the queue.
+    expect(await storedCount('globex')).toBe(before + 100);
+    await startPersist();
+    await expectStoredExactlyOnce('globex');
+  });
+
+  it('exits at once with code 1 on a second signal; the interrupted work is redelivered', async () => {
+    const lock = await lockTenant('acme');
+    const persist = daemon('persist');
+    try {
+      await postEvents('acme', 10);
+      await persistBlockedOnLock();
+      persist.child.kill('SIGINT');
+      await persist.waitForOutput('stopping gracefully');
+      persist.child.kill('SIGTERM');
+      expect(await persist.exited).toEqual({ code: 1, signal: null });
+      daemons.delete('persist');
+    } finally {
+      await lock.release();
+    }
+    await startPersist();
+    await expectStoredExactlyOnce('acme');
+  });
+});
