@@ -71,6 +71,22 @@ export const ConfigSchema = Type.Object({
   PARTITION_DAYS_AHEAD: Type.Integer({ default: 7, minimum: 1, maximum: 365 }),
   /** OpenSearch endpoint. When set, the index stage indexes events and the query service uses it for `q`. */
   OPENSEARCH_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Prefix of OpenSearch names: alias `<prefix>-<tenant>` over index `<prefix>-<tenant>_v1`. Default `auditlog-events`. */
+  OPENSEARCH_INDEX_PREFIX: Type.String({ default: 'auditlog-events', pattern: '^[a-z][a-z0-9-]{0,62}$' }),
+  /** Retries of an OpenSearch request or bulk item on 429, 5xx or a connection error (exponential backoff). Default `5`. */
+  OPENSEARCH_MAX_RETRIES: Type.Integer({ default: 5, minimum: 0, maximum: 20 }),
+  /** Most events a `user`-role stats request may aggregate (it reads the caller's own events, not rollups). Default `100000`. */
+  STATS_USER_MAX_EVENTS: Type.Integer({ default: 100000, minimum: 1 }),
+  /** Stream: bytes a client may have unsent in its socket buffer before it is cut off as a slow consumer (close 4008). Default `1048576` (1 MiB). */
+  STREAM_MAX_BUFFERED_BYTES: Type.Integer({ default: 1048576, minimum: 1024 }),
+  /** Stream: messages a client may have queued but not yet written before it is cut off as a slow consumer. Default `1000`. */
+  STREAM_MAX_QUEUE: Type.Integer({ default: 1000, minimum: 1 }),
+  /** Stream: ping interval in ms; a client that has not answered the previous ping is terminated. Default `30000`. */
+  STREAM_HEARTBEAT_MS: Type.Integer({ default: 30000, minimum: 100 }),
+  /** Stream: close a connection after this many ms with no event sent and no message received (close 4000); `0` never. Default `900000`. */
+  STREAM_IDLE_TIMEOUT_MS: Type.Integer({ default: 900000, minimum: 0 }),
+  /** Stream: most concurrent WebSocket clients per stream instance; more are refused with 503. Default `10000`. */
+  STREAM_MAX_CONNECTIONS: Type.Integer({ default: 10000, minimum: 1 }),
 });
 
 export type Config = Readonly<Static<typeof ConfigSchema>>;

@@ -11,6 +11,7 @@ import { createPool } from './db/pool.js';
 import { createMetrics, type Metrics, registerPoolMetrics } from './metrics/registry.js';
 import { TenantDirectory } from './tenants.js';
 import { EmbeddedTransport } from './transport/embedded.js';
+import { GroupCommit } from './transport/group-commit.js';
 import type { Transport } from './transport/types.js';
 
 /**
@@ -24,6 +25,8 @@ export interface Context {
   readonly databaseUrl: string;
   readonly pool: pg.Pool;
   readonly transport: Transport;
+  /** Durable, group-committed enqueue of new events into the pipeline (ingest and self-audit). */
+  readonly enqueue: GroupCommit;
   readonly keyWrapper: LocalKeyWrapper;
   readonly keyring: TenantKeyring;
   readonly partitions: PartitionManager;
@@ -66,6 +69,7 @@ export async function createContext(config: Config, options: ContextOptions): Pr
       databaseUrl,
       pool,
       transport,
+      enqueue: new GroupCommit(transport),
       keyWrapper,
       keyring: new TenantKeyring(pool, keyWrapper),
       partitions,

@@ -1,9 +1,10 @@
 import Type from 'typebox';
+import { requireWriter } from '../infra/auth/access.js';
 import type { Context } from '../infra/context.js';
 import { ErrorBody, HttpError } from '../infra/http/errors.js';
 import type { App } from '../infra/http/server.js';
 import { EventInput, LIMITS } from '../infra/schema/event.js';
-import { EventTooLargeError, MAX_BODY_BYTES, toMessages } from '../infra/transport/split.js';
+import { EventTooLargeError } from '../infra/transport/split.js';
 import { stageEvents } from './stage-events.js';
 
 const Accepted = Type.Object({
@@ -21,6 +22,10 @@ const errors = {
   429: ErrorBody,
 };
 
+/** Permission comes before validation: a caller who may not write learns nothing from a 400 or 413. */
+const writerOnly = async (request: { principal: Parameters<typeof requireWriter>[0] }) =>
+  requireWriter(request.principal);
+
 /** Events are validated by `validateEvent` (which reports every problem with its path), not by fastify. */
 const passThrough = () => (data: unknown) => ({ value: data });
 
@@ -32,14 +37,12 @@ export function ingestRoutes(ctx: Context) {
     if (unknown.length > 0) {
       throw new HttpError(404, 'tenant_not_found', 'the event names a tenant that does not exist');
     }
-    let messages: ReturnType<typeof toMessages>;
     try {
-      messages = batches.flatMap((b) => toMessages('mask', b, MAX_BODY_BYTES[ctx.transport.kind]));
+      await ctx.enqueue.enqueue(batches);
     } catch (err) {
       if (err instanceof EventTooLargeError) throw new HttpError(413, 'event_too_large', err.message);
       throw err;
     }
-    await ctx.transport.send('mask', messages);
     const ids = batches.flatMap((b) => b.events.map((e) => e.id));
     ctx.metrics.eventsEnqueued.inc(ids.length);
     return { ids, accepted: ids.length };
@@ -56,6 +59,7 @@ export function ingestRoutes(ctx: Context) {
           response: { 202: Accepted, ...errors },
         },
         bodyLimit: LIMITS.eventBytes * 2,
+        preValidation: writerOnly,
         validatorCompiler: passThrough,
       },
       async (request, reply) => {
@@ -73,6 +77,7 @@ export function ingestRoutes(ctx: Context) {
           body: Type.Object({ events: Type.Array(EventInput, { minItems: 1, maxItems: LIMITS.bulkEvents }) }),
           response: { 202: Accepted, ...errors },
         },
+        preValidation: writerOnly,
         validatorCompiler: () => {
           const check = (data: unknown) => {
             const body = data as { events?: unknown } | null;

@@ -1,9 +1,9 @@
-import { writeTenant } from '../infra/auth/access.js';
+import { requireWriter, writeTenant } from '../infra/auth/access.js';
 import type { Principal } from '../infra/auth/principal.js';
 import { HttpError } from '../infra/http/errors.js';
 import type { Batch } from '../infra/schema/batch.js';
 import type { EventInput, StagedEvent } from '../infra/schema/event.js';
-import { type ValidationIssue, validateEvent } from '../infra/schema/validate.js';
+import { utcTimestamp, type ValidationIssue, validateEvent } from '../infra/schema/validate.js';
 import { uuidv7 } from '../infra/uuid.js';
 
 /**
@@ -12,6 +12,7 @@ import { uuidv7 } from '../infra/uuid.js';
  * the caller may not write; in either case nothing is enqueued.
  */
 export function stageEvents(principal: Principal, inputs: unknown[], indexed: boolean): Batch<StagedEvent>[] {
+  requireWriter(principal);
   const now = Date.now();
   const issues: ValidationIssue[] = [];
   inputs.forEach((input, index) => {
@@ -28,7 +29,8 @@ export function stageEvents(principal: Principal, inputs: unknown[], indexed: bo
       ...input,
       tenant_id: tenantId,
       id: input.id?.toLowerCase() ?? uuidv7(now),
-      occurred_at: input.occurred_at ?? receivedAt,
+      // validateEvent guarantees utcTimestamp succeeds; UTC is what PostgreSQL can always parse.
+      occurred_at: input.occurred_at === undefined ? receivedAt : utcTimestamp(input.occurred_at)!.iso,
       received_at: receivedAt,
       severity: input.severity ?? 'INFO',
     };

@@ -29,6 +29,8 @@ export function tenantRoutes(ctx: Context) {
           ),
           response: { 201: Tenant, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 409: ErrorBody },
         },
+        // Before body validation: a caller without the role gets 403 whatever it sends.
+        preValidation: async (request) => requirePlatformAdmin(request.principal),
       },
       async (request, reply) => {
         requirePlatformAdmin(request.principal);

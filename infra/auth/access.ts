@@ -29,9 +29,21 @@ export function readScope(p: Principal, requestedTenant: string | undefined): Re
   return p.role === 'user' ? { tenantId: p.tenant, userId: p.sub } : { tenantId: p.tenant };
 }
 
+/**
+ * Whether the caller may write events at all, checked before the request is even validated, so
+ * an unpermitted caller learns nothing from validation errors. Auditors never write; a platform
+ * token writes only as admin: a platform `user` has no tenant of its own to write to.
+ */
+export function requireWriter(p: Principal): void {
+  if (p.role === 'auditor') throw new HttpError(403, 'forbidden', 'auditors cannot write events');
+  if (p.platform && p.role !== 'admin') {
+    throw new HttpError(403, 'forbidden', 'platform callers write events only as admin');
+  }
+}
+
 /** The tenant an event is written to, or a 400/403 naming what is wrong. */
 export function writeTenant(p: Principal, eventTenant: string | undefined): string {
-  if (p.role === 'auditor') throw new HttpError(403, 'forbidden', 'auditors cannot write events');
+  requireWriter(p);
   if (p.platform) {
     if (!eventTenant)
       throw new HttpError(400, 'tenant_required', 'platform callers must set tenant_id on each event');

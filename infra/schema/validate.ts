@@ -18,7 +18,9 @@ export function createAjv(): Ajv {
   // ajv-formats is CommonJS with a default export; under NodeNext it arrives wrapped.
   const addFormats = formatsModule.default as unknown as (ajv: Ajv, formats: string[]) => Ajv;
   addFormats(ajv, ['uuid', 'date-time', 'date', 'time', 'uri', 'email']);
-  ajv.addFormat('ip', { type: 'string', validate: (s: string) => isIP(s) !== 0 });
+  // PostgreSQL's inet has no IPv6 zone ids (`fe80::1%eth0`): accepting one would fail the COPY
+  // after the 202, so it is rejected here.
+  ajv.addFormat('ip', { type: 'string', validate: (s: string) => isIP(s) !== 0 && !s.includes('%') });
   return ajv;
 }
 
@@ -33,6 +35,49 @@ function depthOf(value: unknown, limit: number, depth = 1): number {
     if (max > limit) break;
   }
   return max;
+}
+
+/**
+ * The accepted `date-time` forms (ajv-formats: `T`, `t` or whitespace; `Z` or an offset of
+ * `hh`, `hhmm` or `hh:mm`; a leap second) parsed without `Date.parse`, which rejects some of them.
+ */
+const TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt\s](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)$/;
+/** PostgreSQL parses no year 0 (1 BC) and a partition or cursor needs a four-digit year. */
+const EARLIEST_MS = new Date(0).setUTCFullYear(1, 0, 1); // 0001-01-01T00:00:00Z
+const LATEST_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * An RFC 3339 timestamp converted to UTC, keeping every fractional digit (PostgreSQL keeps
+ * microseconds; a JS Date only milliseconds). PostgreSQL rejects offsets beyond ±15:59 that RFC
+ * 3339 allows, so everything that reaches the database is normalized to `Z` first. Undefined for
+ * an unparsable value or an instant outside years 0001–9999 (UTC).
+ */
+export function utcTimestamp(value: string): { iso: string; ms: number } | undefined {
+  const m = TIMESTAMP.exec(value);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, fraction = '', sign, oh = '0', om = '0'] = m;
+  const offsetMin = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
+  const date = new Date(0);
+  // setUTCFullYear, unlike Date.UTC, does not map years 0–99 to 1900–1999.
+  date.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
+  date.setUTCHours(Number(h), Number(mi) - offsetMin, Number(s), 0);
+  const ms = date.getTime();
+  if (!Number.isFinite(ms) || ms < EARLIEST_MS || ms > LATEST_MS) return undefined;
+  return { iso: `${date.toISOString().slice(0, 19)}${fraction}Z`, ms };
+}
+
+/** JSON pointer of the first string or key holding U+0000, which PostgreSQL text cannot store. */
+function nulPath(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const at = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    if (key.includes('\u0000')) return at;
+    const found = nulPath(child, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 function fromAjv(e: ErrorObject): ValidationIssue {
@@ -63,20 +108,26 @@ export function validateEvent(input: unknown, now = Date.now()): ValidationIssue
     });
   }
   const issues: ValidationIssue[] = [];
-  const size = Buffer.byteLength(JSON.stringify(input));
-  if (size > LIMITS.eventBytes) {
-    issues.push({ path: '', message: `event is ${size} bytes; the limit is ${LIMITS.eventBytes}` });
-  }
   for (const field of ['before', 'after', 'metadata'] as const) {
     const value = input[field];
     if (value !== undefined && depthOf(value, LIMITS.objectDepth) > LIMITS.objectDepth) {
       issues.push({ path: `/${field}`, message: `nested deeper than ${LIMITS.objectDepth} levels` });
     }
   }
+  // Only walk and serialize what is known to be shallow: a deep enough object overflows the stack.
+  if (issues.length === 0) {
+    const size = Buffer.byteLength(JSON.stringify(input));
+    if (size > LIMITS.eventBytes) {
+      issues.push({ path: '', message: `event is ${size} bytes; the limit is ${LIMITS.eventBytes}` });
+    }
+    const nul = nulPath(input, '');
+    if (nul !== undefined) issues.push({ path: nul, message: 'must not contain the NUL character' });
+  }
   if (input.occurred_at !== undefined) {
-    const t = Date.parse(input.occurred_at);
-    if (!Number.isFinite(t)) issues.push({ path: '/occurred_at', message: 'is not a valid timestamp' });
-    else if (t > now + LIMITS.futureSkewMs) {
+    const t = utcTimestamp(input.occurred_at)?.ms;
+    if (t === undefined) {
+      issues.push({ path: '/occurred_at', message: 'is not a valid timestamp in years 0001 to 9999' });
+    } else if (t > now + LIMITS.futureSkewMs) {
       issues.push({ path: '/occurred_at', message: 'is more than 24 h in the future' });
     }
   }

@@ -2,6 +2,7 @@ import type { Context } from '../../infra/context.js';
 import { withTransaction } from '../../infra/db/pool.js';
 import { type Batch, type PersistedEvent, SealedEvent } from '../../infra/schema/batch.js';
 import type { Stage } from '../stage.js';
+import { updateRollups } from './rollups.js';
 import { copyStaging, insertFromStaging, lockTenants } from './sql.js';
 
 /**
@@ -25,7 +26,7 @@ export function persistStage(forwardToIndex: boolean): Stage<SealedEvent, Persis
         await lockTenants(client, tenants);
         await copyStaging(client, rows);
         ctx.metrics.copyRows.inc(rows.length);
-        return insertFromStaging(client);
+        return updateRollups(client, await insertFromStaging(client));
       });
       if (!forwardToIndex) return [];
       const byId = new Map(stored.map((s) => [`${s.tenant_id}/${s.id}`, s.seq]));
