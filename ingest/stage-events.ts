@@ -2,7 +2,7 @@ import { requireWriter, writeTenant } from '../infra/auth/access.js';
 import type { Principal } from '../infra/auth/principal.js';
 import { HttpError } from '../infra/http/errors.js';
 import type { Batch } from '../infra/schema/batch.js';
-import type { EventInput, StagedEvent } from '../infra/schema/event.js';
+import { type EventInput, LIMITS, type StagedEvent } from '../infra/schema/event.js';
 import { utcTimestamp, type ValidationIssue, validateEvent } from '../infra/schema/validate.js';
 import { uuidv7 } from '../infra/uuid.js';
 
@@ -14,6 +14,9 @@ import { uuidv7 } from '../infra/uuid.js';
 export function stageEvents(principal: Principal, inputs: unknown[], indexed: boolean): Batch<StagedEvent>[] {
   requireWriter(principal);
   const now = Date.now();
+  if (!indexed && inputs.length === 1 && Buffer.byteLength(JSON.stringify(inputs[0])) > LIMITS.eventBytes) {
+    throw new HttpError(413, 'event_too_large', `an event may be at most ${LIMITS.eventBytes} bytes`);
+  }
   const issues: ValidationIssue[] = [];
   inputs.forEach((input, index) => {
     for (const issue of validateEvent(input, now)) issues.push(indexed ? { index, ...issue } : issue);

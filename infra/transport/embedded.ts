@@ -14,6 +14,12 @@ import type {
 const CHANNEL = 'auditlog_queue';
 /** Messages of one group handed out by one receive; keeps one tenant from filling every batch. */
 const PER_GROUP = 10;
+/**
+ * Receives look at the oldest messages only, so a receive costs the same with a deep backlog.
+ * The oldest N by id contain a prefix of every group's messages, so ordering still holds; a group
+ * whose first message is beyond the window waits until older messages drain.
+ */
+const SCAN_WINDOW = 5000;
 /** Fallback poll interval when no NOTIFY arrives (e.g. a missed notification after a reconnect). */
 const POLL_MS = 1000;
 
@@ -99,7 +105,8 @@ export class EmbeddedTransport implements Transport {
              SELECT id, visible_at,
                     bool_and(visible_at <= now()) OVER w AS prefix_visible,
                     row_number() OVER w AS rn
-               FROM queue_messages WHERE queue = $1
+               FROM (SELECT id, group_id, visible_at FROM queue_messages WHERE queue = $1
+                      ORDER BY id LIMIT $5) oldest
              WINDOW w AS (PARTITION BY group_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
            ) s
            WHERE prefix_visible AND rn <= $3
@@ -110,7 +117,7 @@ export class EmbeddedTransport implements Transport {
                 receipt = gen_random_uuid()
            FROM heads WHERE m.id = heads.id
          RETURNING m.id, m.group_id, m.body, m.attempts, m.sent_at, m.receipt`,
-        [queue, max, PER_GROUP, visibilityMs],
+        [queue, max, PER_GROUP, visibilityMs, SCAN_WINDOW],
       );
       await client.query('COMMIT');
       rows.sort((a, b) => Number(a.id) - Number(b.id));

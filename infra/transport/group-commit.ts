@@ -29,8 +29,6 @@ export class GroupCommit {
 
   /** Resolves when every event of `batches` is durably in the `mask` queue. */
   enqueue(batches: Batch<StagedEvent>[]): Promise<void> {
-    // Split errors (an event too large for one message) must reach this request alone.
-    for (const b of batches) toMessages('mask', b, MAX_BODY_BYTES[this.transport.kind]);
     return new Promise<void>((resolve, reject) => {
       for (const b of batches) {
         const list = this.pending.get(b.tenant_id);

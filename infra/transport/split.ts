@@ -12,6 +12,8 @@ export const MAX_BODY_BYTES: Record<Transport['kind'], number> = {
   sqs: 1024 * 1024 - 16 * 1024,
 };
 
+// Ingest caps an event at LIMITS.eventBytes (64 KiB), far below every adapter's message size, so
+// a single validated event always fits one message and splitting never fails after a 2xx.
 /** Content-derived deduplication id: the same batch sent twice is stored once. */
 export function dedupIdFor(queue: QueueName, batch: Batch<{ id: string }>): string {
   const h = createHash('sha256').update(queue).update('\u0000').update(batch.tenant_id);

@@ -94,6 +94,7 @@ CREATE TABLE queue_messages (
 );
 CREATE UNIQUE INDEX queue_messages_dedup ON queue_messages (queue, dedup_id);
 CREATE INDEX queue_messages_group ON queue_messages (queue, group_id, id);
+CREATE INDEX queue_messages_queue_id ON queue_messages (queue, id);
 
 CREATE TABLE queue_dead_letters (
   id       bigint PRIMARY KEY,
