@@ -86,7 +86,19 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     port,
     persistent: true,
     createPostgresUser: root,
-    postgresFlags: ['-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1'],
+    // Sized for a single-machine default: fewer checkpoints under sustained COPY, more cache.
+    postgresFlags: [
+      '-c',
+      'max_connections=300',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'shared_buffers=512MB',
+      '-c',
+      'max_wal_size=4GB',
+      '-c',
+      'work_mem=16MB',
+    ],
     onLog: (m) => log.trace({ pg: String(m).trim() }, 'postgres'),
     onError: (e) => log.debug({ pg: String(e).trim() }, 'postgres'),
   });
