@@ -5,12 +5,15 @@ import { buildServer } from '../infra/http/server.js';
 import { ingestRoutes } from '../ingest/routes.js';
 import { tenantRoutes } from '../ingest/tenants.js';
 import { queryRoutes } from '../query/routes.js';
+import { statsRoutes } from '../query/stats-routes.js';
 import { encryptStage } from '../stages/encrypt/handler.js';
 import { indexStage } from '../stages/index/handler.js';
 import { maskStage } from '../stages/mask/handler.js';
 import { persistStage } from '../stages/persist/handler.js';
 import { type Runner, startRunner } from '../stages/runner.js';
 import type { Stage } from '../stages/stage.js';
+import { streamRoutes } from '../stream/routes.js';
+import { type StreamService, startStream } from '../stream/service.js';
 
 export const DAEMONS = [
   'ingest',
@@ -65,8 +68,14 @@ export async function startDaemons(ctx: Context, names: DaemonName[], verifier?:
 
   const routes = [];
   if (names.includes('ingest')) routes.push(ingestRoutes(ctx), tenantRoutes(ctx));
-  if (names.includes('query')) routes.push(queryRoutes(ctx));
-  const app = await buildServer(ctx, { routes, verifier: verifier ?? (await createVerifier(ctx.config)) });
+  if (names.includes('query')) routes.push(queryRoutes(ctx), statsRoutes(ctx));
+  if (names.includes('stream')) routes.push(streamRoutes());
+  const verify = verifier ?? (await createVerifier(ctx.config));
+  const app = await buildServer(ctx, { routes, verifier: verify });
+  // The stream shares the daemon's HTTP server: it takes WebSocket upgrades on /api/v1/logs/stream.
+  const stream: StreamService | undefined = names.includes('stream')
+    ? await startStream(ctx, app.server, verify)
+    : undefined;
   const runners: Runner[] = chains.map((chain) => startRunner(ctx, chain));
   const maintenance = setInterval(
     () => {
@@ -89,7 +98,9 @@ export async function startDaemons(ctx: Context, names: DaemonName[], verifier?:
     stop() {
       stopped ??= (async () => {
         clearInterval(maintenance);
-        // Order matters: stop taking requests, drain the stages, then close pools.
+        // Order matters: stop taking requests, drain the stages, then close pools. Stream clients
+        // get their 1001 "going away" close first, while the pool can still serve their reads.
+        await stream?.close();
         await app.close();
         await Promise.all(runners.map((r) => r.stop()));
         await ctx.close();

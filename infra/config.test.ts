@@ -139,8 +139,16 @@ describe('configureFromEnv', () => {
       'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
     ],
     ['TRANSPORT', 'kafka', 'TRANSPORT: must be one of embedded, sqs (got "kafka")'],
-    ['DATABASE_URL', 'mysql://db/x', 'DATABASE_URL: must match pattern "^postgres(ql)?://" (got "mysql://db/x")'],
-    ['SQS_ENDPOINT', 'localhost:4566', 'SQS_ENDPOINT: must match pattern "^https?://" (got "localhost:4566")'],
+    [
+      'DATABASE_URL',
+      'mysql://db/x',
+      'DATABASE_URL: must match pattern "^postgres(ql)?://" (got "mysql://db/x")',
+    ],
+    [
+      'SQS_ENDPOINT',
+      'localhost:4566',
+      'SQS_ENDPOINT: must match pattern "^https?://" (got "localhost:4566")',
+    ],
     ['JWKS_URL', 'ftp://x', 'JWKS_URL: must match pattern "^https?://" (got "ftp://x")'],
     ['OPENSEARCH_URL', 'os:9200', 'OPENSEARCH_URL: must match pattern "^https?://" (got "os:9200")'],
     [

@@ -74,7 +74,19 @@ export function ingestRoutes(ctx: Context) {
           summary: `Record up to ${LIMITS.bulkEvents} audit events atomically`,
           description: 'The request is validated whole: if any event is invalid, none is enqueued.',
           tags: ['ingest'],
-          body: Type.Object({ events: Type.Array(EventInput, { minItems: 1, maxItems: LIMITS.bulkEvents }) }),
+          body: Type.Object(
+            { events: Type.Array(EventInput, { minItems: 1, maxItems: LIMITS.bulkEvents }) },
+            {
+              examples: [
+                {
+                  events: [
+                    ...((EventInput as { examples?: unknown[] }).examples ?? []),
+                    { action: 'LOGIN', resource_type: 'session', user_id: 'u-42' },
+                  ],
+                },
+              ],
+            },
+          ),
           response: { 202: Accepted, ...errors },
         },
         preValidation: writerOnly,

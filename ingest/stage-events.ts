@@ -7,6 +7,18 @@ import { utcTimestamp, type ValidationIssue, validateEvent } from '../infra/sche
 import { uuidv7 } from '../infra/uuid.js';
 
 /**
+ * Size of a value as JSON; 0 when it is nested too deeply to serialize (a stack overflow, which
+ * would be a 500), leaving validateEvent to reject it with a 400.
+ */
+function serializedBytes(value: unknown): number {
+  try {
+    return Buffer.byteLength(JSON.stringify(value));
+  } catch {
+    return 0;
+  }
+}
+
+/**
  * Validates a whole request and turns it into per-tenant batches with every default filled in.
  * Throws a 400 listing every bad item by index and field path (`indexed`), or a 403 for a tenant
  * the caller may not write; in either case nothing is enqueued.
@@ -14,7 +26,7 @@ import { uuidv7 } from '../infra/uuid.js';
 export function stageEvents(principal: Principal, inputs: unknown[], indexed: boolean): Batch<StagedEvent>[] {
   requireWriter(principal);
   const now = Date.now();
-  if (!indexed && inputs.length === 1 && Buffer.byteLength(JSON.stringify(inputs[0])) > LIMITS.eventBytes) {
+  if (!indexed && inputs.length === 1 && serializedBytes(inputs[0]) > LIMITS.eventBytes) {
     throw new HttpError(413, 'event_too_large', `an event may be at most ${LIMITS.eventBytes} bytes`);
   }
   const issues: ValidationIssue[] = [];

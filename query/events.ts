@@ -1,46 +1,92 @@
 import type { ReadScope } from '../infra/auth/access.js';
 import type { Context } from '../infra/context.js';
 import type { StoredEvent } from '../infra/schema/event.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { type Correlation, correlate } from './correlation.js';
+import { type Cursor, encodeCursor, type SortMode } from './cursor.js';
 import { decodeRow, EVENT_COLUMNS, type EventRow } from './decode.js';
-import type { SearchQuery } from './filters.js';
-import { buildWhere } from './where.js';
+import { openSearchKeys, useOpenSearch } from './opensearch.js';
+import { type RowKey, type TenantTx, withTenantScope } from './scoped.js';
+import { buildWhere, type ResolvedFilters } from './where.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** One event by id, or undefined when it is not visible in `scope` (same answer as "no such id"). */
 export async function getEvent(ctx: Context, scope: ReadScope, id: string): Promise<StoredEvent | undefined> {
   if (!UUID.test(id)) return undefined;
-  const where = buildWhere(scope, {});
-  // event_ids gives occurred_at, so the read touches one partition.
-  const { rows } = await ctx.pool.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM events
-      WHERE ${where.sql}
-        AND (occurred_at, id) = (SELECT occurred_at, id FROM event_ids WHERE tenant_id = $1 AND id = $${where.params.length + 1}::uuid)`,
-    [...where.params, id.toLowerCase()],
-  );
-  return rows[0] ? decodeRow(ctx.keyring, rows[0]) : undefined;
+  const row = await withTenantScope(ctx, scope, async (tx) => {
+    const where = buildWhere(scope, {});
+    // event_ids gives occurred_at, so the read touches one partition.
+    const { rows } = await tx.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events
+        WHERE ${where.sql}
+          AND (occurred_at, id) = (SELECT occurred_at, id FROM event_ids WHERE tenant_id = $1 AND id = $${where.params.length + 1}::uuid)`,
+      [...where.params, id.toLowerCase()],
+    );
+    return rows[0];
+  });
+  return row ? decodeRow(ctx.keyring, row) : undefined;
 }
 
+/**
+ * The rows at `keys`, in the keys' order, read under row-level security (see `withTenantScope`).
+ * A key outside the scope yields nothing.
+ */
+export async function rowsAt(tx: TenantTx, keys: RowKey[]): Promise<EventRow[]> {
+  if (keys.length === 0) return [];
+  const where = buildWhere(tx.scope, {});
+  const n = where.params.length;
+  const { rows } = await tx.query<EventRow>(
+    `SELECT ${EVENT_COLUMNS} FROM events
+       JOIN unnest($${n + 1}::timestamptz[], $${n + 2}::bigint[]) WITH ORDINALITY AS k(at, sq, ord)
+         ON occurred_at = k.at AND seq = k.sq
+      WHERE ${where.sql}
+      ORDER BY k.ord`,
+    [...where.params, keys.map((k) => k.occurred_at), keys.map((k) => k.seq)],
+  );
+  return rows;
+}
+
+/** A page of search results. `correlation` is present when the search named a request_id. */
 export interface Page {
   data: StoredEvent[];
   next_cursor: string | null;
+  correlation?: Correlation;
 }
 
-/** A keyset page, newest first; stable while new events arrive. */
-export async function searchEvents(ctx: Context, scope: ReadScope, query: SearchQuery): Promise<Page> {
-  const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
-  const where = buildWhere(scope, query, cursor, 'desc');
-  const { rows } = await ctx.pool.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.sql}
-      ORDER BY occurred_at DESC, seq DESC LIMIT $${where.params.length + 1}`,
-    [...where.params, query.limit + 1],
-  );
-  const more = rows.length > query.limit;
-  const page = more ? rows.slice(0, query.limit) : rows;
+/** A parsed, resolved search: see `parseQuery` and `resolveFilters`. */
+export interface SearchRequest {
+  filters: ResolvedFilters;
+  mode: SortMode;
+  cursor?: Cursor;
+  limit: number;
+}
+
+/**
+ * A keyset page, stable while new events arrive: each page continues strictly after the last
+ * row of the previous one in a total order, so no row is repeated or skipped. Newest first by
+ * default; a request_id search is in sequence (causal) order and carries the request's summary.
+ * Matching runs in PostgreSQL, or in OpenSearch for `q` when it is configured (see `TenantTx.keys`).
+ */
+export async function searchEvents(ctx: Context, scope: ReadScope, search: SearchRequest): Promise<Page> {
+  const { filters, mode, limit } = search;
+  // With OpenSearch configured, it does the matching for `q` (before the transaction: no
+  // connection is held during the HTTP call); the rows still come from PostgreSQL, under RLS.
+  const found = useOpenSearch(ctx, filters) ? await openSearchKeys(ctx, scope, search, limit + 1) : undefined;
+  const { rows, correlation } = await withTenantScope(ctx, scope, async (tx) => {
+    const keys = found ?? (await tx.keys(buildWhere(scope, filters, search.cursor), mode, limit + 1));
+    return {
+      rows: await rowsAt(tx, keys),
+      correlation: filters.request_id === undefined ? undefined : await correlate(tx, filters.request_id),
+    };
+  });
+  const more = rows.length > limit;
+  const page = more ? rows.slice(0, limit) : rows;
   const last = page[page.length - 1];
-  return {
+  const result: Page = {
     data: await Promise.all(page.map((r) => decodeRow(ctx.keyring, r))),
-    next_cursor: more && last ? encodeCursor({ occurredAt: last.occurred_at, seq: last.sequence }) : null,
+    next_cursor:
+      more && last ? encodeCursor({ occurredAt: last.occurred_at, seq: last.sequence, mode }) : null,
   };
+  if (correlation) result.correlation = correlation;
+  return result;
 }

@@ -1,18 +1,28 @@
 import type { ReadScope } from '../infra/auth/access.js';
 import type { Cursor } from './cursor.js';
 import type { Filters } from './filters.js';
+import { parseIpFilter } from './ip.js';
+
+/** Filters after resolution: metadata filters become blind-index tokens (see `metadataTokens`). */
+export type ResolvedFilters = Filters & {
+  /** Blind-index tokens that must all be present in `meta_idx`. */
+  metaTokens?: string[];
+};
+
+/** A WHERE clause that is known to start with the scope's tenant (and user) condition. */
+export interface ScopedWhere {
+  sql: string;
+  params: unknown[];
+  /** The scope the clause was built for; `withTenantScope` checks it against its own. */
+  scope: ReadScope;
+}
 
 /**
  * Builds a parameterized WHERE clause. The tenant (and, for the `user` role, the user) condition
  * comes first and is unconditional: this function is the single place every query path gets its
  * scope from. Values only ever travel as parameters.
  */
-export function buildWhere(
-  scope: ReadScope,
-  filters: Filters,
-  cursor?: Cursor,
-  direction: 'asc' | 'desc' = 'desc',
-) {
+export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: Cursor): ScopedWhere {
   const params: unknown[] = [scope.tenantId];
   const clauses = ['tenant_id = $1'];
   const add = (sql: (p: string) => string, value: unknown) => {
@@ -28,10 +38,24 @@ export function buildWhere(
   if (filters.resource_id !== undefined) add((p) => `resource_id = ${p}`, filters.resource_id);
   if (filters.severity !== undefined) add((p) => `severity = ANY(${p}::text[])`, filters.severity.split(','));
   if (filters.request_id !== undefined) add((p) => `request_id = ${p}`, filters.request_id);
-  if (cursor) {
-    params.push(cursor.occurredAt, cursor.seq);
-    const op = direction === 'desc' ? '<' : '>';
-    clauses.push(`(occurred_at, seq) ${op} ($${params.length - 1}::timestamptz, $${params.length}::bigint)`);
+  // websearch_to_tsquery never raises on user input (unbalanced quotes, stray operators), and
+  // 'simple' matches how persist built tsv: lowercased words, no stemming, no stop words.
+  if (filters.q !== undefined) add((p) => `tsv @@ websearch_to_tsquery('simple', ${p})`, filters.q);
+  if (filters.ip_address !== undefined) {
+    add((p) => `ip_address <<= ${p}::inet`, parseIpFilter(filters.ip_address));
   }
-  return { sql: clauses.join(' AND '), params };
+  if (filters.metaTokens !== undefined && filters.metaTokens.length > 0) {
+    add((p) => `meta_idx @> ${p}::text[]`, filters.metaTokens);
+  }
+  if (cursor) {
+    const op = cursor.mode.endsWith('desc') ? '<' : '>';
+    if (cursor.mode.startsWith('seq')) add((p) => `seq ${op} ${p}::bigint`, cursor.seq);
+    else {
+      params.push(cursor.occurredAt, cursor.seq);
+      clauses.push(
+        `(occurred_at, seq) ${op} ($${params.length - 1}::timestamptz, $${params.length}::bigint)`,
+      );
+    }
+  }
+  return { sql: clauses.join(' AND '), params, scope };
 }

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { ErrorObject } from 'ajv';
 import { decodeJwt } from 'jose';
+import { type ReadRecord, recordRead } from '../infra/audit/self-audit.js';
 import { type ReadScope, readScope } from '../infra/auth/access.js';
 import { AuthError, type Principal } from '../infra/auth/principal.js';
 import { extractBearer, type Verifier } from '../infra/auth/verifier.js';
@@ -19,6 +21,8 @@ export interface StreamGrant {
   since: bigint | undefined;
   /** The token's `exp` in ms since the epoch: the stream closes then (4001). */
   expiresAt: number | undefined;
+  /** Id of the subscription, carried by its self-audit event as `request_id`. */
+  requestId: string;
 }
 
 const checkQuery = createAjv().compile<StreamQuery>(StreamQuery);
@@ -27,8 +31,9 @@ const MAX_SEQ = 9223372036854775807n;
 /**
  * Authenticates and authorizes an upgrade request before any WebSocket exists. Throws
  * `AuthError` (401) for a missing or bad token, `HttpError` 400 for a bad query string, 403 for
- * a tenant the caller may not read, and 404 for a tenant that does not exist. The token is checked
- * first, so an anonymous caller learns nothing else from the answer.
+ * a tenant the caller may not read, 404 for a tenant that does not exist and 503 when the
+ * self-audit record cannot be written. The token is checked first, so an anonymous caller learns
+ * nothing else from the answer.
  */
 export async function authorizeUpgrade(
   ctx: Context,
@@ -44,13 +49,32 @@ export async function authorizeUpgrade(
   const filters: StreamFilters = {};
   for (const name of FILTER_NAMES) if (query[name] !== undefined) filters[name] = query[name];
   const since = query.since === undefined ? undefined : parseSince(query.since);
-  // Platform admins name any tenant; tell them when it does not exist rather than streaming nothing.
-  if ((await ctx.tenants.unknown([scope.tenantId])).length > 0) {
-    throw new HttpError(404, 'tenant_not_found', 'no such tenant');
-  }
+  const requestId = randomUUID();
+  // Self-audit, fail closed: the subscription is recorded before the upgrade, so no event reaches
+  // a client whose read is not on record (404 for a tenant that does not exist, 503 when the
+  // record cannot be queued). The token is never part of the record.
+  const { access_token: _token, ...asked } = query;
+  const record: ReadRecord = {
+    principal,
+    tenantId: scope.tenantId,
+    action: 'VIEW',
+    operation: 'stream',
+    requestId,
+    filters: asked,
+  };
+  if (req.socket.remoteAddress) record.ip = req.socket.remoteAddress;
+  if (req.headers['user-agent']) record.userAgent = req.headers['user-agent'];
+  await recordRead(ctx, record);
   // verify() succeeded, so the token is a well-formed JWT with a numeric exp.
   const exp = decodeJwt(token).exp;
-  return { principal, scope, filters, since, expiresAt: exp === undefined ? undefined : exp * 1000 };
+  return {
+    principal,
+    scope,
+    filters,
+    since,
+    expiresAt: exp === undefined ? undefined : exp * 1000,
+    requestId,
+  };
 }
 
 /**
@@ -78,7 +102,12 @@ function parseQuery(params: URLSearchParams): StreamQuery {
     raw[key] = value;
   }
   if (!checkQuery(raw)) {
-    throw new HttpError(400, 'validation_failed', 'invalid querystring', (checkQuery.errors ?? []).map(issue));
+    throw new HttpError(
+      400,
+      'validation_failed',
+      'invalid querystring',
+      (checkQuery.errors ?? []).map((e) => issue(e)),
+    );
   }
   return raw;
 }

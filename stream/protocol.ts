@@ -25,7 +25,12 @@ export const CLOSE = Object.freeze({
 });
 
 /** The `code` in a close reason, per close code. */
-export type CloseReason = 'going_away' | 'internal_error' | 'idle_timeout' | 'token_expired' | 'slow_consumer';
+export type CloseReason =
+  | 'going_away'
+  | 'internal_error'
+  | 'idle_timeout'
+  | 'token_expired'
+  | 'slow_consumer';
 
 /** Filters a subscription can set: the search filters that apply to single events (no time range). */
 export const StreamFilters = Type.Object(
@@ -92,13 +97,16 @@ export function eventFrame(event: unknown): string {
 
 /** Control frames: everything the server sends that is not an event. */
 export type ControlFrame =
-  | { type: 'ready'; tenant_id: string; since: string; filters: StreamFilters }
+  | { type: 'ready'; tenant_id: string; since: string; filters: StreamFilters; request_id: string }
   | { type: 'live'; since: string }
   | { type: 'subscribed'; since: string; filters: StreamFilters }
   | { type: 'pong' }
   | { type: 'error'; error: { code: string; message: string; details?: unknown } };
 
-/** The JSON close reason; at most 60 bytes, well under the 123 a close frame allows. */
-export function closeReason(code: CloseReason, since: bigint): string {
-  return JSON.stringify({ code, since: since.toString() });
+/**
+ * The JSON close reason; at most 60 bytes, well under the 123 a close frame allows. `since` is
+ * left out only when the stream closed before it had a position (before its `ready` frame).
+ */
+export function closeReason(code: CloseReason, since: bigint | undefined): string {
+  return JSON.stringify(since === undefined ? { code } : { code, since: since.toString() });
 }

@@ -47,7 +47,8 @@ describe('pipeline end to end (embedded transport, real PostgreSQL)', () => {
         const page: any = await http(
           svc.url,
           'GET',
-          `/api/v1/logs?limit=1000${cursor ? `&cursor=${cursor}` : ''}`,
+          // Every read is itself audited (resource_type audit_log): count only the posted orders.
+          `/api/v1/logs?limit=1000&resource_type=order${cursor ? `&cursor=${cursor}` : ''}`,
           { token: auditor },
         );
         expect(page.status).toBe(200);
@@ -70,7 +71,9 @@ describe('pipeline end to end (embedded transport, real PostgreSQL)', () => {
     // At rest: no clear before/after/metadata, no unmasked secrets anywhere in the row.
     const db = new pg.Client({ connectionString: svc.config.DATABASE_URL });
     await db.connect();
-    const { rows } = await db.query(`SELECT events::text AS row FROM events WHERE tenant_id = 'acme'`);
+    const { rows } = await db.query(
+      `SELECT events::text AS row FROM events WHERE tenant_id = 'acme' AND resource_type = 'order'`,
+    );
     await db.end();
     expect(rows).toHaveLength(1000);
     for (const { row } of rows) {
@@ -86,7 +89,10 @@ describe('pipeline end to end (embedded transport, real PostgreSQL)', () => {
     const other = await svc.token('globex', 'admin', 'intruder');
     const theirs = await http(svc.url, 'GET', '/api/v1/logs?limit=1000', { token: other });
     expect(theirs.status).toBe(200);
-    expect(theirs.body.data).toEqual([]);
+    // All it can see are the audit events of its own reads.
+    expect(
+      theirs.body.data.filter((e: any) => e.tenant_id !== 'globex' || e.resource_type !== 'audit_log'),
+    ).toEqual([]);
     const byId = await http(svc.url, 'GET', `/api/v1/logs/${sample.id}`, { token: other });
     expect(byId.status).toBe(404);
     const named = await http(svc.url, 'GET', '/api/v1/logs?tenant_id=acme', { token: other });

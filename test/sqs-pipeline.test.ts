@@ -39,6 +39,11 @@ let transport: Transport;
 let db: pg.Pool;
 const daemons = new Map<DaemonName, DaemonProcess>();
 const expected = new Map<string, string[]>(TENANTS.map((t) => [t, []]));
+/**
+ * Reads through the query daemon, per tenant read. Every read is itself audited: one `VIEW` event
+ * of resource type `audit_log` in the tenant read, which goes through the same pipeline.
+ */
+const reads = new Map<string, number>();
 /** Successful bulk posts, to check the HTTP histogram's count exactly. */
 let bulkPosts = 0;
 let singlePosts = 0;
@@ -77,31 +82,52 @@ async function postEvents(tenant: string, count: number, per = 100): Promise<str
   return ids;
 }
 
+/** GET through the query daemon as a caller of `tenant`; counts the read (see `reads`). */
+async function read(tenant: string, bearer: string, url: string) {
+  const res = await http(daemon('query').url, 'GET', url, { token: bearer });
+  reads.set(tenant, (reads.get(tenant) ?? 0) + 1);
+  return res;
+}
+
+/** The test's own events of `tenant` that are stored (reads add `audit_log` events; see below). */
 async function storedCount(tenant: string): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM events WHERE tenant_id = $1',
+    `SELECT count(*)::int AS n FROM events WHERE tenant_id = $1 AND resource_type <> 'audit_log'`,
     [tenant],
   );
   return rows[0]!.n;
 }
 
-/** Waits until every expected event of `tenant` is stored, then checks ids and gapless seq. */
+/**
+ * Waits until every expected event of `tenant` is stored, then checks that exactly those are,
+ * once each, plus one self-audit event per read the test made, all on one gapless sequence.
+ */
 async function expectStoredExactlyOnce(tenant: string): Promise<void> {
   const want = expected.get(tenant)!;
-  await eventually(async () => ((await storedCount(tenant)) >= want.length ? true : undefined), 90_000);
-  const { rows } = await db.query<{ id: string; seq: string }>(
-    'SELECT id::text AS id, seq::text AS seq FROM events WHERE tenant_id = $1 ORDER BY seq',
-    [tenant],
-  );
-  expect(rows.length).toBe(want.length);
-  expect(new Set(rows.map((r) => r.id))).toEqual(new Set(want));
-  expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: want.length }, (_, i) => i + 1));
+  const audits = reads.get(tenant) ?? 0;
+  const stored = async () =>
+    (
+      await db.query<{ id: string; seq: string; audit: boolean }>(
+        `SELECT id::text AS id, seq::text AS seq, resource_type = 'audit_log' AS audit
+           FROM events WHERE tenant_id = $1 ORDER BY events.seq`,
+        [tenant],
+      )
+    ).rows;
+  const rows = await eventually(async () => {
+    const r = await stored();
+    return r.length >= want.length + audits ? r : undefined;
+  }, 90_000);
+  const own = rows.filter((r) => !r.audit);
+  expect(own.length).toBe(want.length);
+  expect(new Set(own.map((r) => r.id))).toEqual(new Set(want));
+  expect(rows.length - own.length).toBe(audits);
+  expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: rows.length }, (_, i) => i + 1));
   const ids = await db.query<{ n: number; last: string }>(
     `SELECT (SELECT count(*)::int FROM event_ids WHERE tenant_id = $1) AS n,
             (SELECT last_seq::text FROM tenants WHERE id = $1) AS last`,
     [tenant],
   );
-  expect(ids.rows[0]).toEqual({ n: want.length, last: String(want.length) });
+  expect(ids.rows[0]).toEqual({ n: rows.length, last: String(rows.length) });
 }
 
 /** Resolves once a persist worker's database session is waiting for a lock (it is mid-batch). */
@@ -128,9 +154,11 @@ async function lockTenant(tenant: string): Promise<{ release(): Promise<void> }>
   };
 }
 
+/** info level: the shutdown tests wait for the "stopping gracefully" line before going on. */
+const persistEnv = () => ({ ...env, LOG_LEVEL: 'info' });
+
 async function startPersist(): Promise<DaemonProcess> {
-  // info level: the test waits for the "stopping gracefully" line before releasing work.
-  const d = await startDaemonProcess('persist', { ...env, LOG_LEVEL: 'info' });
+  const d = await startDaemonProcess('persist', persistEnv());
   daemons.set('persist', d);
   return d;
 }
@@ -209,7 +237,9 @@ beforeAll(async () => {
   transport = await createSqsTransport(config, { client });
   db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
 
-  const started = await Promise.all(STAGES.map((name) => startDaemonProcess(name, env)));
+  const started = await Promise.all(
+    STAGES.map((name) => startDaemonProcess(name, name === 'persist' ? persistEnv() : env)),
+  );
   for (const d of started) daemons.set(d.name as DaemonName, d);
 
   const platform = await token('*', 'admin', 'root-sub');
@@ -231,7 +261,9 @@ afterAll(async () => {
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe('pipeline on SQS with every stage its own process', () => {
+// Generous bounds for failure only: a killed worker's messages return after the 5 s visibility
+// timeout, and poison batches take three attempts to dead-letter.
+describe('pipeline on SQS with every stage its own process', { timeout: 180_000 }, () => {
   it('persists events posted through ingest exactly once, readable only by their tenant', async () => {
     await postEvents('acme', 300);
     // A client retry of the same events (same ids) must not store them twice.
@@ -258,21 +290,29 @@ describe('pipeline on SQS with every stage its own process', () => {
 
     // Read back through the query daemon (its own process, on the same database).
     const auditor = await token('acme', 'auditor', 'auditor-sub');
-    const page = await http(daemon('query').url, 'GET', '/api/v1/logs?limit=1000', { token: auditor });
+    const page = await read('acme', auditor, '/api/v1/logs?limit=1000&resource_type=order');
     expect(page.status).toBe(200);
     expect(new Set(page.body.data.map((e: { id: string }) => e.id))).toEqual(new Set(expected.get('acme')));
     const sample = page.body.data.find((e: { resource_id: string }) => e.resource_id === 'o-7');
     expect(sample.metadata).toEqual({ n: 7 });
 
-    // The other tenant sees none of it.
+    // The other tenant sees none of it, whatever it asks for.
     const intruder = await token('globex', 'admin', 'intruder-sub');
-    const theirs = await http(daemon('query').url, 'GET', '/api/v1/logs?limit=1000', { token: intruder });
+    const theirs = await read('globex', intruder, '/api/v1/logs?limit=1000');
     expect(theirs.status).toBe(200);
-    expect(theirs.body.data.map((e: { id: string }) => e.id).sort()).toEqual(
-      retried.map((e) => e.id).sort(),
-    );
-    const byId = await http(daemon('query').url, 'GET', `/api/v1/logs/${sample.id}`, { token: intruder });
+    expect(
+      theirs.body.data
+        .filter((e: { resource_type: string }) => e.resource_type !== 'audit_log')
+        .map((e: { id: string }) => e.id)
+        .sort(),
+    ).toEqual(retried.map((e) => e.id).sort());
+    expect(theirs.body.data.every((e: { tenant_id: string }) => e.tenant_id === 'globex')).toBe(true);
+    const byId = await read('globex', intruder, `/api/v1/logs/${sample.id}`);
     expect(byId.status).toBe(404);
+
+    // The reads' own audit events went through the same processes, once each.
+    await expectStoredExactlyOnce('acme');
+    await expectStoredExactlyOnce('globex');
   });
 
   it('loses and duplicates nothing when persist is SIGKILLed mid-batch and restarted', async () => {
@@ -350,7 +390,8 @@ describe('pipeline on SQS with every stage its own process', () => {
   });
 
   it('exposes the metrics on every daemon, with no tenant or user id in any label', async () => {
-    const total = [...expected.values()].reduce((n, ids) => n + ids.length, 0);
+    const posted = [...expected.values()].reduce((n, ids) => n + ids.length, 0);
+    const total = posted + [...reads.values()].reduce((n, r) => n + r, 0);
     const required = [
       'auditlog_http_request_duration_seconds',
       'auditlog_stage_events_in_total',
@@ -398,7 +439,7 @@ describe('pipeline on SQS with every stage its own process', () => {
         status: '202',
       }),
     ).toBe(singlePosts);
-    expect(valueOf(ingest, 'auditlog_ingest_events_total')).toBe(total + singlePosts / 2);
+    expect(valueOf(ingest, 'auditlog_ingest_events_total')).toBe(posted + singlePosts / 2);
     expect(valueOf(ingest, 'auditlog_pg_pool_connections', { state: 'total' })).toBeGreaterThan(0);
 
     // mask and encrypt each saw every event exactly once (the retried sends were deduplicated
@@ -428,6 +469,16 @@ describe('pipeline on SQS with every stage its own process', () => {
         status: '200',
       }),
     ).toBe(2);
+  });
+
+  it('keeps events acknowledged with 202 when ingest is SIGKILLed right after answering', async () => {
+    const ids = await postEvents('globex', 100);
+    expect(ids).toHaveLength(100);
+    const victim = daemon('ingest');
+    victim.child.kill('SIGKILL');
+    expect(await victim.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    daemons.set('ingest', await startDaemonProcess('ingest', env));
+    await expectStoredExactlyOnce('globex');
   });
 
   it('drains in-flight work on SIGTERM and exits 0', async () => {
@@ -460,8 +511,13 @@ describe('pipeline on SQS with every stage its own process', () => {
       await persistBlockedOnLock();
       persist.child.kill('SIGINT');
       await persist.waitForOutput('stopping gracefully');
-      persist.child.kill('SIGTERM');
-      expect(await persist.exited).toEqual({ code: 1, signal: null });
+      // lifecycle.ts treats a repeat within a second as the same request (a launcher relaying the
+      // operator's Ctrl-C), so keep signalling until one counts as the second.
+      const again = setInterval(() => persist.child.kill('SIGTERM'), 250);
+      const exit = await persist.exited;
+      clearInterval(again);
+      expect(exit).toEqual({ code: 1, signal: null });
+      expect(persist.output()).toContain('second signal: exiting now');
       daemons.delete('persist');
     } finally {
       await lock.release();

@@ -18,6 +18,8 @@ export class HttpError extends Error {
 
 export const ErrorBody = {
   type: 'object',
+  description:
+    'Error. `error.code` is stable and machine-readable; `details` lists problems when there are several.',
   required: ['error'],
   properties: {
     error: {

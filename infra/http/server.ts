@@ -10,6 +10,7 @@ import type { Context } from '../context.js';
 import { LIMITS } from '../schema/event.js';
 import { createAjv } from '../schema/validate.js';
 import { installErrorHandling } from './errors.js';
+import { schemaExamplesToExample } from './openapi-examples.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -62,6 +63,10 @@ export async function buildServer(ctx: Context, options: ServerOptions): Promise
     httpPart === 'body' ? bodyAjv.compile(schema) : queryAjv.compile(schema),
   );
   installErrorHandling(app);
+  // Fastify parses text/plain by default, which would hand a JSON-shaped string to the routes and
+  // answer 400 instead of 415. Every body this API takes is JSON. (fetch and curl send text/plain
+  // for a string body without an explicit type, so this is the common mistake.)
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -72,6 +77,10 @@ export async function buildServer(ctx: Context, options: ServerOptions): Promise
   });
 
   await app.register(swagger, {
+    transformObject: (documents) =>
+      schemaExamplesToExample(
+        'openapiObject' in documents ? documents.openapiObject : documents.swaggerObject,
+      ),
     openapi: {
       openapi: '3.0.3',
       info: {

@@ -27,8 +27,10 @@ export function createAjv(): Ajv {
 const ajv = createAjv();
 const checkEvent = ajv.compile<EventInput>(EventInput);
 
+/** Nesting depth of `value`, exploring no further than one level past `limit`. */
 function depthOf(value: unknown, limit: number, depth = 1): number {
-  if (depth > limit || value === null || typeof value !== 'object') return depth - 1;
+  if (value === null || typeof value !== 'object') return depth - 1;
+  if (depth > limit) return depth;
   let max = depth;
   for (const child of Object.values(value as Record<string, unknown>)) {
     if (child !== null && typeof child === 'object') max = Math.max(max, depthOf(child, limit, depth + 1));
@@ -62,19 +64,25 @@ export function utcTimestamp(value: string): { iso: string; ms: number } | undef
   // setUTCFullYear, unlike Date.UTC, does not map years 0–99 to 1900–1999.
   date.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
   date.setUTCHours(Number(h), Number(mi) - offsetMin, Number(s), 0);
-  const ms = date.getTime();
+  const ms = date.getTime() + Number(fraction.slice(1, 4).padEnd(3, '0'));
   if (!Number.isFinite(ms) || ms < EARLIEST_MS || ms > LATEST_MS) return undefined;
   return { iso: `${date.toISOString().slice(0, 19)}${fraction}Z`, ms };
 }
 
-/** JSON pointer of the first string or key holding U+0000, which PostgreSQL text cannot store. */
-function nulPath(value: unknown, path: string): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+/** U+0000 or a lone UTF-16 surrogate: PostgreSQL text cannot hold the first and turns the second into U+FFFD. */
+const UNSTORABLE = /\u0000|\p{Cs}/u;
+
+/**
+ * JSON pointer of the first string or key PostgreSQL cannot store exactly. Accepting one would
+ * either fail the COPY after the 202 (NUL) or store something other than what was acknowledged.
+ */
+function unstorablePath(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : undefined;
   if (value === null || typeof value !== 'object') return undefined;
   for (const [key, child] of Object.entries(value)) {
     const at = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
-    if (key.includes('\u0000')) return at;
-    const found = nulPath(child, at);
+    if (UNSTORABLE.test(key)) return at;
+    const found = unstorablePath(child, at);
     if (found !== undefined) return found;
   }
   return undefined;
@@ -120,8 +128,10 @@ export function validateEvent(input: unknown, now = Date.now()): ValidationIssue
     if (size > LIMITS.eventBytes) {
       issues.push({ path: '', message: `event is ${size} bytes; the limit is ${LIMITS.eventBytes}` });
     }
-    const nul = nulPath(input, '');
-    if (nul !== undefined) issues.push({ path: nul, message: 'must not contain the NUL character' });
+    const bad = unstorablePath(input, '');
+    if (bad !== undefined) {
+      issues.push({ path: bad, message: 'must be well-formed Unicode without NUL characters' });
+    }
   }
   if (input.occurred_at !== undefined) {
     const t = utcTimestamp(input.occurred_at)?.ms;

@@ -60,3 +60,21 @@ SELECT tenant_id, date_trunc('hour', occurred_at, 'UTC'), user_id, count(*)
 INSERT INTO rollup_users_daily (tenant_id, bucket, user_id, count)
 SELECT tenant_id, date_trunc('day', bucket, 'UTC'), user_id, sum(count)
   FROM rollup_users_hourly GROUP BY 1, 2, 3;
+
+-- Stats read these through query/scoped.ts like every other read: as auditlog_reader (migration
+-- 002), in a read-only transaction, under the same fail-closed tenant policy as events. The user
+-- role never reads rollups (its stats come from its own events, where the user policy applies).
+GRANT SELECT ON rollup_totals_hourly, rollup_dims_hourly, rollup_dims_daily, rollup_users_hourly,
+  rollup_users_daily TO auditlog_reader;
+DO $$
+DECLARE
+  t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['rollup_totals_hourly', 'rollup_dims_hourly', 'rollup_dims_daily',
+                           'rollup_users_hourly', 'rollup_users_daily'] LOOP
+    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+    EXECUTE format(
+      'CREATE POLICY %I ON %I FOR SELECT TO auditlog_reader USING (tenant_id = current_setting(''auditlog.tenant'', true))',
+      t || '_tenant_read', t);
+  END LOOP;
+END $$;

@@ -1,0 +1,176 @@
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool } from '../infra/db/pool.js';
+import { startTestService, type TestService } from '../test/harness.js';
+import { rowsAt } from './events.js';
+import { READER_ROLE, withTenantScope } from './scoped.js';
+import { createTenants, ingest, QUERY_DAEMONS, waitStored } from './test-support.js';
+import { buildWhere, type ScopedWhere } from './where.js';
+
+/**
+ * Defence in depth: row-level security keeps a read inside its scope even when the SQL forgets
+ * the tenant (or user) condition. These tests write SQL that "forgets" on purpose.
+ */
+describe('withTenantScope (row-level security)', () => {
+  let svc: TestService;
+  let pool: pg.Pool;
+  let timescale = false;
+
+  beforeAll(async () => {
+    svc = await startTestService([...QUERY_DAEMONS]);
+    await createTenants(svc, ['acme', 'globex']);
+    const mk = (user: string, i: number) => ({
+      user_id: user,
+      action: 'UPDATE',
+      resource_type: 'order',
+      resource_id: `o-${i}`,
+    });
+    await ingest(svc, 'acme', [mk('u1', 1), mk('u1', 2), mk('u2', 3)]);
+    await ingest(svc, 'globex', [mk('u1', 4), mk('g', 5)]);
+    await waitStored(svc, 'acme', 3);
+    await waitStored(svc, 'globex', 2);
+    // One connection, so every statement below runs on the connection the scopes used.
+    pool = createPool(svc.config.DATABASE_URL!, 1, 'scoped-test');
+    timescale = await svc.ctx.partitions.isTimescale();
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await svc?.stop();
+  });
+
+  it('shows only the scoped tenant to a query without any tenant condition', async () => {
+    const seen = await withTenantScope({ pool }, { tenantId: 'acme' }, async (tx) => ({
+      events: (
+        await tx.query<{ tenant_id: string; resource_id: string }>(
+          `SELECT tenant_id, resource_id FROM events WHERE resource_type = 'order' ORDER BY resource_id`,
+        )
+      ).rows,
+      ids: (
+        await tx.query<{ tenant_id: string; n: number }>(
+          'SELECT tenant_id, count(*)::int AS n FROM event_ids GROUP BY tenant_id',
+        )
+      ).rows,
+    }));
+    if (!timescale) {
+      expect(seen.events).toEqual([
+        { tenant_id: 'acme', resource_id: 'o-1' },
+        { tenant_id: 'acme', resource_id: 'o-2' },
+        { tenant_id: 'acme', resource_id: 'o-3' },
+      ]);
+    }
+    // event_ids has the policy on TimescaleDB too; acme's only events are the three (no reads yet).
+    expect(seen.ids).toEqual([{ tenant_id: 'acme', n: 3 }]);
+  });
+
+  it('restricts the user role to its own events even when the SQL does not', async () => {
+    if (timescale) return;
+    const rows = await withTenantScope(
+      { pool },
+      { tenantId: 'acme', userId: 'u1' },
+      async (tx) =>
+        (
+          await tx.query<{ resource_id: string }>(
+            `SELECT resource_id FROM events WHERE resource_type = 'order' ORDER BY 1`,
+          )
+        ).rows,
+    );
+    expect(rows.map((r) => r.resource_id)).toEqual(['o-1', 'o-2']);
+  });
+
+  it('shows nothing for a tenant that has no rows, and nothing when asked for another tenant by name', async () => {
+    const result = await withTenantScope({ pool }, { tenantId: 'initech' }, async (tx) => ({
+      all: (await tx.query('SELECT 1 FROM events')).rowCount,
+      named: (await tx.query(`SELECT 1 FROM events WHERE tenant_id = 'acme'`)).rowCount,
+      ids: (await tx.query(`SELECT 1 FROM event_ids WHERE tenant_id = 'acme'`)).rowCount,
+    }));
+    expect(result).toEqual({ all: timescale ? result.all : 0, named: timescale ? result.named : 0, ids: 0 });
+  });
+
+  it('fetches rows by key only inside the scope, even from keys of a match that forgot the tenant', async () => {
+    const { keys, rows } = await withTenantScope({ pool }, { tenantId: 'globex' }, async (tx) => {
+      // A buggy clause: it claims globex's scope but matches every tenant.
+      const buggy: ScopedWhere = {
+        sql: `$1::text IS NOT NULL AND resource_type = 'order'`,
+        params: ['globex'],
+        scope: tx.scope,
+      };
+      const keys = await tx.keys(buggy, 'seq-asc', 100);
+      return { keys, rows: await rowsAt(tx, keys) };
+    });
+    expect(keys).toHaveLength(5); // the owner-role match saw both tenants' positions...
+    if (!timescale) {
+      // ...but the rows read back are globex's only.
+      expect(rows.map((r) => [r.tenant_id, r.resource_id]).sort()).toEqual([
+        ['globex', 'o-4'],
+        ['globex', 'o-5'],
+      ]);
+    }
+  });
+
+  it('refuses a WHERE clause built for another scope', async () => {
+    await expect(
+      withTenantScope({ pool }, { tenantId: 'globex' }, (tx) =>
+        tx.keys(buildWhere({ tenantId: 'acme' }, {}), 'time-desc', 10),
+      ),
+    ).rejects.toThrow('WHERE clause was built for a different scope');
+    await expect(
+      withTenantScope({ pool }, { tenantId: 'acme', userId: 'u1' }, (tx) =>
+        tx.keys(buildWhere({ tenantId: 'acme' }, {}), 'time-desc', 10),
+      ),
+    ).rejects.toThrow('WHERE clause was built for a different scope');
+  });
+
+  it('cannot write, cannot read partitions or other tables directly', async () => {
+    const attempt = (sql: string) =>
+      withTenantScope({ pool }, { tenantId: 'acme' }, (tx) => tx.query(sql)).then(
+        () => 'ok',
+        (err: { code?: string }) => err.code,
+      );
+    // 25006: read-only transaction; 42501: insufficient privilege.
+    expect(await attempt(`DELETE FROM events WHERE tenant_id = 'acme'`)).toBe('25006');
+    expect(await attempt(`SELECT * FROM tenant_keys`)).toBe('42501');
+    expect(await attempt(`SELECT * FROM tenants`)).toBe('42501');
+    expect(await attempt(`SELECT * FROM queue_messages`)).toBe('42501');
+    if (!timescale) {
+      const { rows } = await pool.query<{ name: string }>(
+        `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = 'events'::regclass LIMIT 1`,
+      );
+      expect(await attempt(`SELECT * FROM ${rows[0]!.name}`)).toBe('42501');
+    }
+  });
+
+  it('leaves the pooled connection as it found it, after success and after failure', async () => {
+    const state = async () =>
+      (
+        await pool.query<{ role: string; tenant: string | null; user: string | null }>(
+          `SELECT current_user AS role, current_setting('auditlog.tenant', true) AS tenant,
+                  current_setting('auditlog.user', true) AS user`,
+        )
+      ).rows[0];
+    const owner = (await pool.query<{ u: string }>('SELECT session_user AS u')).rows[0]!.u;
+    const inside = await withTenantScope(
+      { pool },
+      { tenantId: 'acme', userId: 'u1' },
+      async (tx) =>
+        (
+          await tx.query<{ role: string; tenant: string; user: string }>(
+            `SELECT current_user AS role, current_setting('auditlog.tenant') AS tenant, current_setting('auditlog.user') AS user`,
+          )
+        ).rows[0],
+    );
+    expect(inside).toEqual({ role: READER_ROLE, tenant: 'acme', user: 'u1' });
+    expect(await state()).toEqual({ role: owner, tenant: '', user: '' });
+    await expect(
+      withTenantScope({ pool }, { tenantId: 'acme' }, async (tx) => {
+        await tx.query('SELECT 1/0');
+      }),
+    ).rejects.toThrow('division by zero');
+    expect(await state()).toEqual({ role: owner, tenant: '', user: '' });
+    // The owner (writers: persist, queue, migrations) still sees every tenant: RLS is not FORCEd.
+    const all = await pool.query<{ n: number }>(
+      `SELECT count(DISTINCT tenant_id)::int AS n FROM events WHERE resource_type = 'order'`,
+    );
+    expect(all.rows[0]!.n).toBe(2);
+  });
+});

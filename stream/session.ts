@@ -1,0 +1,296 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Context } from '../infra/context.js';
+import type { StoredEvent } from '../infra/schema/event.js';
+import { createAjv } from '../infra/schema/validate.js';
+import { decodeRow } from '../query/decode.js';
+import { issue, type StreamGrant } from './authorize.js';
+import type { Feed, FeedListener } from './feed.js';
+import { compileMatcher, type Matcher } from './match.js';
+import type { StreamMetrics } from './metrics.js';
+import {
+  CLOSE,
+  type CloseReason,
+  type ControlFrame,
+  closeReason,
+  eventFrame,
+  type StreamFilters,
+  SubscribeMessage,
+} from './protocol.js';
+import type { StreamSocket } from './socket.js';
+import { readReplay } from './sql.js';
+
+/** Rows per replay query. */
+const REPLAY_CHUNK = 500;
+/** How often a replay waiting for its client's buffer to drain looks again. */
+const DRAIN_POLL_MS = 10;
+
+const checkSubscribe = createAjv().compile<SubscribeMessage>(SubscribeMessage);
+
+/** Per-client limits, from config. */
+export interface SessionLimits {
+  maxBufferedBytes: number;
+  maxQueue: number;
+  heartbeatMs: number;
+  idleTimeoutMs: number;
+}
+
+export interface SessionDeps {
+  ctx: Context;
+  feed: Feed;
+  metrics: StreamMetrics;
+  limits: SessionLimits;
+  /** Runs once when the session has ended, whoever ended it. */
+  ended(session: StreamSession): void;
+}
+
+/**
+ * One WebSocket subscriber. `covered` is its resume point: every event with a sequence up to it
+ * that matches the subscription has been queued on the socket, and nothing after it has. The
+ * session starts at the live edge, or replays `(since, live edge]` from the database and then
+ * switches to live in the same synchronous step that sees it has caught up with the feed, so the
+ * seam has neither a gap nor a duplicate (events offered while replaying are ignored; the replay
+ * reads them from the database instead, which keeps memory bounded during long replays).
+ */
+export class StreamSession implements FeedListener {
+  readonly tenantId: string;
+  private state: 'starting' | 'replaying' | 'live' | 'closed' = 'starting';
+  private covered = 0n;
+  /** Frames handed to the socket whose write has not completed. */
+  private inFlight = 0;
+  private filters: StreamFilters;
+  private match: Matcher;
+  private awaitingPong = false;
+  private lastActivity = Date.now();
+  private socketClosed = false;
+
+  constructor(
+    private readonly deps: SessionDeps,
+    private readonly socket: StreamSocket,
+    private readonly grant: StreamGrant,
+  ) {
+    this.tenantId = grant.scope.tenantId;
+    this.filters = grant.filters;
+    this.match = compileMatcher(grant.scope, grant.filters);
+    deps.metrics.connections.inc();
+    socket.listen({
+      message: (text, isBinary) => this.onMessage(text, isBinary),
+      pong: () => {
+        this.awaitingPong = false;
+      },
+      close: () => {
+        this.socketClosed = true;
+        deps.metrics.connections.dec();
+        this.finish('client');
+      },
+    });
+  }
+
+  /** True once the socket has closed, whichever side closed it. */
+  get isGone(): boolean {
+    return this.socketClosed;
+  }
+
+  /** Joins the feed, then replays (when `since` was given) and goes live. */
+  async start(): Promise<void> {
+    try {
+      await this.deps.feed.join(this);
+      if (this.state !== 'starting') return;
+      const since = this.grant.since;
+      this.covered = since ?? this.deps.feed.position(this.tenantId);
+      this.control({
+        type: 'ready',
+        tenant_id: this.tenantId,
+        since: this.covered.toString(),
+        filters: this.filters,
+        request_id: this.grant.requestId,
+      });
+      if (since === undefined) this.goLive();
+      else {
+        this.state = 'replaying';
+        await this.replay();
+      }
+    } catch (err) {
+      this.deps.ctx.log.error({ err }, 'stream session failed');
+      this.end(CLOSE.internalError, 'internal_error');
+    }
+  }
+
+  /** Live fan-out: synchronous, never waits for the socket. */
+  offer(event: StoredEvent, frame: string, seq: bigint): void {
+    if (this.state !== 'live' || seq <= this.covered) return;
+    if (this.match(event)) {
+      // Checked before `covered` moves, so the resume point excludes the event not sent.
+      if (this.overloaded(1)) {
+        this.end(CLOSE.slowConsumer, 'slow_consumer');
+        return;
+      }
+      this.write(frame);
+      this.deps.metrics.delivered.inc();
+    }
+    this.covered = seq;
+  }
+
+  /** Heartbeat, idle and token-expiry checks; the service calls this every heartbeat interval. */
+  tick(now: number): void {
+    if (this.state === 'closed') return;
+    if (this.grant.expiresAt !== undefined && now >= this.grant.expiresAt) {
+      this.end(CLOSE.tokenExpired, 'token_expired');
+      return;
+    }
+    const idle = this.deps.limits.idleTimeoutMs;
+    if (idle > 0 && now - this.lastActivity >= idle) {
+      this.end(CLOSE.idle, 'idle_timeout');
+      return;
+    }
+    if (this.awaitingPong) {
+      // No pong for a whole interval: the peer is gone or stuck. No close handshake with it.
+      this.finish('heartbeat');
+      this.socket.terminate();
+      return;
+    }
+    this.awaitingPong = true;
+    this.socket.ping();
+  }
+
+  /** Graceful shutdown: 1001 with the resume point. */
+  goAway(): void {
+    this.end(CLOSE.goingAway, 'going_away');
+  }
+
+  /** Drops the connection without a handshake (shutdown grace period over). */
+  terminate(): void {
+    this.socket.terminate();
+  }
+
+  private goLive(): void {
+    this.state = 'live';
+    this.control({ type: 'live', since: this.covered.toString() });
+  }
+
+  private async replay(): Promise<void> {
+    const { ctx, feed } = this.deps;
+    for (;;) {
+      if (this.state !== 'replaying') return;
+      // Synchronous with the switch below: every event after `target` will still be offered.
+      const target = feed.position(this.tenantId);
+      if (this.covered >= target) {
+        this.goLive();
+        return;
+      }
+      const rows = await readReplay(
+        ctx.pool,
+        this.grant.scope,
+        this.filters,
+        this.covered,
+        target,
+        REPLAY_CHUNK,
+      );
+      const events = await Promise.all(rows.map((row) => decodeRow(ctx.keyring, row)));
+      for (const event of events) {
+        if (this.overloaded(1) && !(await this.drained())) return;
+        const seq = BigInt(event.sequence);
+        if (seq <= this.covered) continue;
+        // Re-checked in memory: a subscribe message may have changed the filters meanwhile.
+        if (this.match(event)) {
+          this.write(eventFrame(event));
+          this.deps.metrics.delivered.inc();
+        }
+        this.covered = seq;
+      }
+      if (rows.length < REPLAY_CHUNK && target > this.covered) this.covered = target;
+      if (!(await this.drained())) return;
+    }
+  }
+
+  /**
+   * Waits until the socket buffer is at most half full. A client that does not drain within one
+   * heartbeat interval is cut off as a slow consumer. False when the session ended.
+   */
+  private async drained(): Promise<boolean> {
+    const started = Date.now();
+    while (this.overloaded(0.5)) {
+      if (this.state === 'closed') return false;
+      if (Date.now() - started > this.deps.limits.heartbeatMs) {
+        this.end(CLOSE.slowConsumer, 'slow_consumer');
+        return false;
+      }
+      await sleep(DRAIN_POLL_MS);
+    }
+    return this.state !== 'closed';
+  }
+
+  private overloaded(fraction: number): boolean {
+    const { maxBufferedBytes, maxQueue } = this.deps.limits;
+    return this.socket.bufferedAmount > maxBufferedBytes * fraction || this.inFlight >= maxQueue * fraction;
+  }
+
+  private write(frame: string): void {
+    this.inFlight++;
+    this.lastActivity = Date.now();
+    this.socket.send(frame, () => {
+      this.inFlight--;
+    });
+  }
+
+  private control(frame: ControlFrame): void {
+    if (this.state === 'closed') return;
+    // A client that sends messages but never reads the answers is as slow as one that never reads events.
+    if (this.overloaded(1)) this.end(CLOSE.slowConsumer, 'slow_consumer');
+    else this.write(JSON.stringify(frame));
+  }
+
+  private onMessage(text: string, isBinary: boolean): void {
+    if (this.state === 'closed') return;
+    this.lastActivity = Date.now();
+    const reply = this.answer(text, isBinary);
+    if (reply) this.control(reply);
+  }
+
+  /** The reply to one client message; applies a valid subscribe message on the way. */
+  private answer(text: string, isBinary: boolean): ControlFrame | undefined {
+    if (isBinary) return errorFrame('invalid_message', 'messages must be JSON text frames');
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return errorFrame('invalid_json', 'message is not valid JSON');
+    }
+    const type = (message as { type?: unknown } | null)?.type;
+    if (type === 'ping' && Object.keys(message as object).length === 1) return { type: 'pong' };
+    if (type !== 'subscribe') {
+      return errorFrame(
+        'invalid_message',
+        'expected {"type":"subscribe","filters":{...}} or {"type":"ping"}',
+      );
+    }
+    if (!checkSubscribe(message)) {
+      const details = (checkSubscribe.errors ?? []).map((e) => issue(e, 'message'));
+      return errorFrame('validation_failed', 'invalid subscribe message', details);
+    }
+    this.filters = message.filters;
+    this.match = compileMatcher(this.grant.scope, message.filters);
+    return { type: 'subscribed', since: this.covered.toString(), filters: this.filters };
+  }
+
+  /** Closes with a code and the JSON reason carrying the resume point. */
+  private end(code: number, reason: CloseReason): void {
+    if (this.state === 'closed') return;
+    // Before `ready`, the client has no position from us: echo its own `since`, or none.
+    const since = this.state === 'starting' ? this.grant.since : this.covered;
+    this.finish(reason);
+    this.socket.close(code, closeReason(reason, since));
+  }
+
+  /** Leaves the feed and accounts for the disconnect, exactly once. */
+  private finish(reason: CloseReason | 'client' | 'heartbeat'): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.deps.feed.leave(this);
+    this.deps.metrics.disconnects.inc({ reason });
+    this.deps.ended(this);
+  }
+}
+
+function errorFrame(code: string, message: string, details?: unknown): ControlFrame {
+  return { type: 'error', error: details === undefined ? { code, message } : { code, message, details } };
+}

@@ -1,0 +1,20 @@
+import { it, expect } from 'vitest';
+import pg from 'pg';
+import { eventually, http, startTestService } from './harness.js';
+it('debug', async () => {
+  const svc = await startTestService(['ingest', 'mask', 'encrypt', 'persist', 'index', 'query']);
+  const platform = await svc.token('*', 'admin', 'root');
+  await http(svc.url, 'POST', '/api/v1/tenants', { token: platform, body: { id: 'pager', name: 'p' } });
+  const t = await svc.token('pager', 'admin');
+  const at = (m: number) => new Date(Date.parse('2026-01-10T12:00:00Z') + m * 60000).toISOString();
+  const events = Array.from({ length: 57 }, (_, i) => ({ action: 'VIEW', resource_type: 'page', resource_id: `p${i}`, occurred_at: i < 20 ? at(100) : at(100 + i) }));
+  const r = await http(svc.url, 'POST', '/api/v1/logs/bulk', { token: t, body: { events } });
+  console.log(r.status, r.body.ids.length, new Set(r.body.ids).size);
+  await new Promise((r) => setTimeout(r, 3000));
+  const db = new pg.Client(svc.config.DATABASE_URL); await db.connect();
+  console.log((await db.query(`SELECT count(*), count(distinct id) FROM events WHERE tenant_id='pager'`)).rows);
+  console.log((await db.query(`SELECT resource_id, seq, id FROM events WHERE tenant_id='pager' ORDER BY seq`)).rows.map((r) => `${r.resource_id}:${r.seq}:${r.id}`).join(' '));
+  const page = await http(svc.url, 'GET', '/api/v1/logs?limit=1000', { token: t });
+  console.log(page.body.data.length, page.body.data.map((e: any) => `${e.resource_id}:${e.sequence}`).join(' '));
+  await db.end(); await svc.stop();
+});
