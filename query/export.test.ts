@@ -303,6 +303,7 @@ describe('GET /logs/export at scale', () => {
       }
       if (bytes >= nextSample) {
         peak = Math.max(peak, used() - baseline);
+        console.log('sample', Date.now(), bytes, line, peak);
         nextSample = bytes + 2_000_000;
       }
     }

@@ -24,7 +24,7 @@ export interface FeedListener {
    * Called synchronously for every event of the tenant, in sequence order, with the frame already
    * serialized. Must not block: the fan-out never waits for a client.
    */
-  offer(event: StoredEvent, frame: string, seq: bigint): void;
+  offer(event: StoredEvent, frame: Buffer, seq: bigint): void;
 }
 
 interface TenantFeed {

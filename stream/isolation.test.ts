@@ -185,7 +185,10 @@ describe('stream authentication and tenant isolation', () => {
     const search = await http(svc.url, 'GET', '/api/v1/logs?limit=100', { token: acmeWriter });
     const byId = new Map(search.body.data.map((e: any) => [e.id, e]));
     for (const e of acmeAdmin.events) expect(e).toEqual(byId.get(e.id));
-    expect(acmeAdmin.events.find((e) => e.resource_id === 'o-1')).toMatchObject({ message: 'acme secret 1', metadata: { plan: 'gold' } });
+    expect(acmeAdmin.events.find((e) => e.resource_id === 'o-1')).toMatchObject({
+      message: 'acme secret 1',
+      metadata: { plan: 'gold' },
+    });
   });
 
   it('replays only the subscriber scope', async () => {

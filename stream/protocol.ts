@@ -90,9 +90,12 @@ export const PingMessage = Type.Object(
 /** Largest client message accepted, in bytes; a bigger one closes the socket with 1009. */
 export const MAX_CLIENT_MESSAGE_BYTES = 16 * 1024;
 
-/** Builds the frame for one event once, so the fan-out sends the same string to every subscriber. */
-export function eventFrame(event: unknown): string {
-  return `{"type":"event","event":${JSON.stringify(event)}}`;
+/**
+ * Builds the frame for one event once, as UTF-8 bytes: the fan-out hands the same buffer to every
+ * subscriber instead of serializing and encoding it per socket.
+ */
+export function eventFrame(event: unknown): Buffer {
+  return Buffer.from(`{"type":"event","event":${JSON.stringify(event)}}`);
 }
 
 /** Control frames: everything the server sends that is not an event. */

@@ -116,7 +116,7 @@ export class StreamSession implements FeedListener {
   }
 
   /** Live fan-out: synchronous, never waits for the socket. */
-  offer(event: StoredEvent, frame: string, seq: bigint): void {
+  offer(event: StoredEvent, frame: Buffer, seq: bigint): void {
     if (this.state !== 'live' || seq <= this.covered) return;
     if (this.match(event)) {
       // Checked before `covered` moves, so the resume point excludes the event not sent.
@@ -224,7 +224,7 @@ export class StreamSession implements FeedListener {
     return this.socket.bufferedAmount > maxBufferedBytes * fraction || this.inFlight >= maxQueue * fraction;
   }
 
-  private write(frame: string): void {
+  private write(frame: Buffer | string): void {
     this.inFlight++;
     this.lastActivity = Date.now();
     this.socket.send(frame, () => {

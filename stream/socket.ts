@@ -8,8 +8,11 @@ import type { IncomingMessage, Server } from 'node:http';
 export interface StreamSocket {
   /** Bytes accepted by `send` but not yet handed to the operating system. */
   readonly bufferedAmount: number;
-  /** Queues a text frame without blocking; `done` runs once it is written or has failed. */
-  send(text: string, done: (err?: Error) => void): void;
+  /**
+   * Queues a text frame (a string, or its UTF-8 bytes) without blocking; `done` runs once it is
+   * written or has failed. A buffer may be shared between sockets and must not be modified.
+   */
+  send(text: Buffer | string, done: (err?: Error) => void): void;
   ping(): void;
   /** Starts the closing handshake; frames already queued are sent before the close frame. */
   close(code: number, reason: string): void;

@@ -2,10 +2,14 @@ import WebSocket from 'ws';
 import type { StoredEvent } from '../infra/schema/event.js';
 import { eventually, http } from '../test/harness.js';
 
+/** A server frame, parsed; tests read and assert its fields directly. */
+// biome-ignore lint/suspicious/noExplicitAny: test-only; every field read is asserted by the test.
+export type Frame = any;
+
 /** Test-only WebSocket client of the stream: records every frame and the close. */
 export class StreamClient {
   /** Every frame received, parsed, in order. */
-  readonly frames: any[] = [];
+  readonly frames: Frame[] = [];
   /** The `event` frames' events, in order. */
   readonly events: StoredEvent[] = [];
   closed: { code: number; reason: string } | undefined;
@@ -50,13 +54,16 @@ export class StreamClient {
     this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
   }
 
-  async waitForFrame(match: (frame: any) => boolean, timeoutMs?: number): Promise<any> {
+  async waitForFrame(match: (frame: Frame) => boolean, timeoutMs?: number): Promise<Frame> {
     return eventually(async () => this.frames.find(match), timeoutMs);
   }
 
   /** Waits until an event with this sequence (or a later one) has arrived. */
   async waitForSequence(seq: number, timeoutMs?: number): Promise<void> {
-    await eventually(async () => (this.events.some((e) => Number(e.sequence) >= seq) ? true : undefined), timeoutMs);
+    await eventually(
+      async () => (this.events.some((e) => Number(e.sequence) >= seq) ? true : undefined),
+      timeoutMs,
+    );
   }
 
   /** Waits until events with all these ids have arrived. */
@@ -89,7 +96,7 @@ export function refusal(
   query: Record<string, string>,
   headers: Record<string, string> = {},
   path = '/api/v1/logs/stream',
-): Promise<{ status: number; body: any; headers: Record<string, unknown> }> {
+): Promise<{ status: number; body: Frame; headers: Record<string, unknown> }> {
   const qs = new URLSearchParams(query).toString();
   const ws = new WebSocket(`${base.replace(/^http/, 'ws')}${path}${qs ? `?${qs}` : ''}`, { headers });
   return new Promise((resolve, reject) => {
@@ -102,7 +109,9 @@ export function refusal(
       res.on('data', (chunk: Buffer) => {
         text += chunk.toString();
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), headers: res.headers }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), headers: res.headers }),
+      );
       res.on('error', reject);
     });
     ws.once('error', (err) => reject(err));

@@ -80,7 +80,8 @@ function wrap(ws: WebSocket): StreamSocket {
       return ws.bufferedAmount;
     },
     send(text, done) {
-      ws.send(text, done);
+      // Text frames even for buffers (ws would send a buffer as binary by default).
+      ws.send(text, { binary: false }, done);
     },
     ping() {
       ws.ping();

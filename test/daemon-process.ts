@@ -96,7 +96,7 @@ async function waitHealthy(
 ): Promise<void> {
   // Starting several tsx processes at once on a small machine takes a while; this is a bound
   // on a failure, not a speed assertion.
-  const deadline = Date.now() + 90_000;
+  const deadline = Date.now() + 180_000;
   for (;;) {
     const exit = exitedNow();
     if (exit) {

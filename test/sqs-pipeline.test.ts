@@ -54,8 +54,7 @@ const daemon = (name: DaemonName): DaemonProcess => {
   return d;
 };
 
-const token = (tenant: string, role: Role, sub: string) =>
-  signToken(dataDir, config, { tenant, role, sub });
+const token = (tenant: string, role: Role, sub: string) => signToken(dataDir, config, { tenant, role, sub });
 
 /** Posts `count` events for `tenant` in bulk requests of `per` and records their ids. */
 async function postEvents(tenant: string, count: number, per = 100): Promise<string[]> {
@@ -189,7 +188,7 @@ function parseMetrics(text: string): { families: Set<string>; samples: Sample[] 
 }
 
 /** The value of the one sample named `name` whose labels include `labels`; 0 when there is none. */
-function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+function sampleValue(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
   const found = samples.filter(
     (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
   );
@@ -250,7 +249,7 @@ beforeAll(async () => {
     });
     expect(res.status).toBe(201);
   }
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   await Promise.all([...daemons.values()].map((d) => stopDaemonProcess(d)));
@@ -374,15 +373,17 @@ describe('pipeline on SQS with every stage its own process', { timeout: 180_000 
       const letters = await transport.listDeadLetters('persist', 10);
       return letters.length >= 2 ? letters : undefined;
     }, 60_000);
-    expect(dead.map((d) => ({ group: d.group, body: d.body, attempts: d.attempts })).sort((a, b) =>
-      a.group.localeCompare(b.group),
-    )).toEqual([
+    expect(
+      dead
+        .map((d) => ({ group: d.group, body: d.body, attempts: d.attempts }))
+        .sort((a, b) => a.group.localeCompare(b.group)),
+    ).toEqual([
       { group: 'acme', body: invalid, attempts: 3 },
       { group: GHOST, body: orphan, attempts: 3 },
     ]);
     expect(await storedCount(GHOST)).toBe(0);
     const { samples } = await scrape('persist');
-    expect(valueOf(samples, 'auditlog_queue_dead_lettered_total', { queue: 'persist' })).toBe(2);
+    expect(sampleValue(samples, 'auditlog_queue_dead_lettered_total', { queue: 'persist' })).toBe(2);
     // Upstream queues never saw a failure.
     for (const queue of ['mask', 'encrypt'] as const) {
       expect(await transport.listDeadLetters(queue, 10)).toEqual([]);
@@ -412,7 +413,10 @@ describe('pipeline on SQS with every stage its own process', { timeout: 180_000 
     const scraped = new Map<DaemonName, Sample[]>();
     for (const name of STAGES) {
       const { families, samples } = await scrape(name);
-      expect([...required].filter((f) => !families.has(f)), name).toEqual([]);
+      expect(
+        [...required].filter((f) => !families.has(f)),
+        name,
+      ).toEqual([]);
       const leaked = samples.flatMap((s) =>
         Object.entries(s.labels)
           .filter(([, v]) => forbidden.has(v))
@@ -426,44 +430,44 @@ describe('pipeline on SQS with every stage its own process', { timeout: 180_000 
 
     const ingest = scraped.get('ingest')!;
     expect(
-      valueOf(ingest, 'auditlog_http_request_duration_seconds_count', {
+      sampleValue(ingest, 'auditlog_http_request_duration_seconds_count', {
         method: 'POST',
         route: '/api/v1/logs/bulk',
         status: '202',
       }),
     ).toBe(bulkPosts);
     expect(
-      valueOf(ingest, 'auditlog_http_request_duration_seconds_count', {
+      sampleValue(ingest, 'auditlog_http_request_duration_seconds_count', {
         method: 'POST',
         route: '/api/v1/logs',
         status: '202',
       }),
     ).toBe(singlePosts);
-    expect(valueOf(ingest, 'auditlog_ingest_events_total')).toBe(posted + singlePosts / 2);
-    expect(valueOf(ingest, 'auditlog_pg_pool_connections', { state: 'total' })).toBeGreaterThan(0);
+    expect(sampleValue(ingest, 'auditlog_ingest_events_total')).toBe(posted + singlePosts / 2);
+    expect(sampleValue(ingest, 'auditlog_pg_pool_connections', { state: 'total' })).toBeGreaterThan(0);
 
     // mask and encrypt each saw every event exactly once (the retried sends were deduplicated
     // by SQS on their content-derived id) and failed none.
     for (const stage of ['mask', 'encrypt'] as const) {
       const s = scraped.get(stage)!;
-      expect(valueOf(s, 'auditlog_stage_events_in_total', { stage })).toBe(total);
-      expect(valueOf(s, 'auditlog_stage_events_out_total', { stage })).toBe(total);
-      expect(valueOf(s, 'auditlog_stage_events_failed_total', { stage })).toBe(0);
-      expect(valueOf(s, 'auditlog_stage_batch_events_sum', { stage })).toBe(total);
-      expect(valueOf(s, 'auditlog_queue_lag_seconds_count', { queue: stage })).toBeGreaterThan(0);
-      expect(valueOf(s, 'auditlog_stage_duration_seconds_count', { stage })).toBeGreaterThan(0);
+      expect(sampleValue(s, 'auditlog_stage_events_in_total', { stage })).toBe(total);
+      expect(sampleValue(s, 'auditlog_stage_events_out_total', { stage })).toBe(total);
+      expect(sampleValue(s, 'auditlog_stage_events_failed_total', { stage })).toBe(0);
+      expect(sampleValue(s, 'auditlog_stage_batch_events_sum', { stage })).toBe(total);
+      expect(sampleValue(s, 'auditlog_queue_lag_seconds_count', { queue: stage })).toBeGreaterThan(0);
+      expect(sampleValue(s, 'auditlog_stage_duration_seconds_count', { stage })).toBeGreaterThan(0);
     }
     // The restarted persist COPYed the 1,000 events the killed one never committed, then 100 more;
     // the orphan batch failed before its COPY every time.
     const persist = scraped.get('persist')!;
-    expect(valueOf(persist, 'auditlog_pg_copy_rows_total')).toBe(1100);
-    expect(valueOf(persist, 'auditlog_stage_events_failed_total', { stage: 'persist' })).toBeGreaterThanOrEqual(
-      3,
-    );
+    expect(sampleValue(persist, 'auditlog_pg_copy_rows_total')).toBe(1100);
+    expect(
+      sampleValue(persist, 'auditlog_stage_events_failed_total', { stage: 'persist' }),
+    ).toBeGreaterThanOrEqual(3);
 
     const query = scraped.get('query')!;
     expect(
-      valueOf(query, 'auditlog_http_request_duration_seconds_count', {
+      sampleValue(query, 'auditlog_http_request_duration_seconds_count', {
         method: 'GET',
         route: '/api/v1/logs',
         status: '200',
