@@ -19,7 +19,7 @@ import { openStream } from './lib/ws.js';
 const OPTIONS = {
   samples: { full: 1_000, quick: 100, help: 'events whose visibility is timed' },
   rate: { full: 20, quick: 20, help: 'timed events posted per second' },
-  'ingest-rate': { full: 1_000, quick: 1_000, help: 'background ingest into other tenants, events/s' },
+  'ingest-rate': { full: 500, quick: 500, help: 'background ingest into other tenants, events/s' },
   'poll-ms': { full: 25, quick: 25, help: 'pause between search polls' },
 };
 const TENANT = 'visible';

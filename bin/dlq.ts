@@ -155,7 +155,8 @@ export async function main(
     stderr.write(`${(err as Error).message}\n`);
     return 1;
   }
-  // Logs go to stderr: stdout carries only results.
+  // Logs go to stderr: stdout carries only results. At the default level, start-up chatter
+  // (migrations, embedded server) is noise for a one-shot command, so only warnings show.
   const log = pino({ level: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL }, pino.destination(2));
   let ctx: Awaited<ReturnType<typeof createContext>> | undefined;
   try {
@@ -187,7 +188,7 @@ export async function main(
  * that is already running there as an orphan. When a daemon (`npm start`) is using that server,
  * connect to it instead: stopping it under the daemon would be an outage.
  */
-function withRunningEmbedded(config: Config, env: Record<string, string | undefined>): Config {
+export function withRunningEmbedded(config: Config, env: Record<string, string | undefined>): Config {
   if (config.DATABASE_URL) return config;
   let lines: string[];
   try {

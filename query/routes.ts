@@ -54,7 +54,9 @@ export function queryRoutes(ctx: Context) {
         schema: {
           summary: 'Search audit events (keyset pagination)',
           description:
-            'Filters combine with AND. Newest first unless sort=asc. With request_id the events of that ' +
+            'Filters combine with AND. `q` is full-text search in web-search syntax; `metadata.<key>=<value>` ' +
+            '(up to 8) matches top-level metadata values exactly, after masking; `ip_address` takes an ' +
+            'address or a CIDR range. Newest first unless sort=asc. With request_id the events of that ' +
             'request come in causal (sequence) order and `correlation` summarizes the whole request. ' +
             'next_cursor continues the same order; it is stable while new events arrive. Every call is ' +
             'itself recorded as a VIEW event (resource_type audit_log) in the tenant read.',

@@ -17,14 +17,21 @@ const POLL_MS = 2000;
 /** Wait before retrying a failed read, or reconnecting a lost LISTEN connection. */
 const RETRY_MS = 1000;
 
+/** One event as the fan-out hands it out: decoded, serialized once, with its sequence. */
+export interface FeedItem {
+  event: StoredEvent;
+  frame: Buffer;
+  seq: bigint;
+}
+
 /** A subscriber as the feed sees it. */
 export interface FeedListener {
   readonly tenantId: string;
   /**
-   * Called synchronously for every event of the tenant, in sequence order, with the frame already
-   * serialized. Must not block: the fan-out never waits for a client.
+   * Called synchronously with every event of the tenant, in sequence order, in batches (one per
+   * read). Must not block: the fan-out never waits for a client.
    */
-  offer(event: StoredEvent, frame: Buffer, seq: bigint): void;
+  offer(items: readonly FeedItem[]): void;
 }
 
 interface TenantFeed {
@@ -225,13 +232,15 @@ export class Feed {
       }
       const events = await Promise.all(rows.map((row) => decodeRow(this.ctx.keyring, row)));
       if (this.tenants.get(state.id) !== state) return;
+      const items: FeedItem[] = [];
       for (const event of events) {
         const seq = BigInt(event.sequence);
-        if (seq <= state.position) continue;
-        const frame = eventFrame(event);
-        for (const listener of state.listeners) listener.offer(event, frame, seq);
-        state.position = seq;
+        if (seq > (items.at(-1)?.seq ?? state.position)) items.push({ event, frame: eventFrame(event), seq });
       }
+      // One synchronous step: every listener gets the batch, then the position moves past it.
+      for (const listener of state.listeners) listener.offer(items);
+      const last = items.at(-1);
+      if (last) state.position = last.seq;
       if (state.position > state.target) state.target = state.position;
     }
   }

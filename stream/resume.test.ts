@@ -87,12 +87,32 @@ describe('stream resume and multiple instances', () => {
   });
 
   it('resumes after a search cursor', async () => {
-    const page = await http(svc.url, 'GET', '/api/v1/logs?limit=1', { token: reader });
-    expect(page.status).toBe(200);
-    const cursorSeq = Number(page.body.data[0].sequence);
-    const client = await StreamClient.open(svc.url, reader, { since: page.body.next_cursor });
+    const watcher = await StreamClient.open(svc.url, reader, {});
+    const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000).toISOString();
+    const ids = await ingest(svc.url, writer, [
+      { action: 'CREATE', resource_type: 'cursor', resource_id: 'c-0', occurred_at: at(3) },
+      { action: 'CREATE', resource_type: 'cursor', resource_id: 'c-1', occurred_at: at(2) },
+      { action: 'CREATE', resource_type: 'cursor', resource_id: 'c-2', occurred_at: at(1) },
+    ]);
+    await watcher.waitForIds(ids);
+    await watcher.close();
+    // Newest first, one per page: the second page's cursor points at c-1.
+    const first = await http(svc.url, 'GET', '/api/v1/logs?limit=1&resource_type=cursor', { token: reader });
+    const second = await http(
+      svc.url,
+      'GET',
+      `/api/v1/logs?limit=1&resource_type=cursor&cursor=${first.body.next_cursor}`,
+      { token: reader },
+    );
+    expect(
+      second.body.data.map((e: { id: string }) => e.id),
+      second.text,
+    ).toEqual([ids[1]]);
+    const cursorSeq = Number(second.body.data[0].sequence);
+    const client = await StreamClient.open(svc.url, reader, { since: second.body.next_cursor });
     expect(client.frames[0].since).toBe(String(cursorSeq));
     expect(client.sequences()[0]).toBe(cursorSeq + 1);
+    expect(client.events[0]!.id).toBe(ids[2]);
     expect(client.sequences()).toEqual(range(cursorSeq + 1, cursorSeq + client.events.length));
     await client.close();
   });

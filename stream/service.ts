@@ -17,7 +17,7 @@ export const STREAM_PATH = '/api/v1/logs/stream';
 const SHUTDOWN_GRACE_MS = 3000;
 
 export interface StreamService {
-  /** Open sessions right now. */
+  /** Open stream sockets right now (including ones closing). */
   readonly sessions: number;
   /**
    * Stops taking upgrades, closes every client with 1001 and its resume point, waits for them
@@ -40,6 +40,7 @@ export async function startStream(
   const metrics = createStreamMetrics(ctx.metrics.registry);
   const feed = new Feed(ctx);
   await feed.start();
+  /** Every session whose socket is still open, including ones closing (e.g. a slow consumer's). */
   const sessions = new Set<StreamSession>();
   const limits = {
     maxBufferedBytes: config.STREAM_MAX_BUFFERED_BYTES,
@@ -58,7 +59,7 @@ export async function startStream(
     },
     open(socket, grant) {
       const session = new StreamSession(
-        { ctx, feed, metrics, limits, ended: (s) => sessions.delete(s) },
+        { ctx, feed, metrics, limits, gone: (s) => sessions.delete(s) },
         socket,
         grant,
       );

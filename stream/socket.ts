@@ -13,6 +13,12 @@ export interface StreamSocket {
    * written or has failed. A buffer may be shared between sockets and must not be modified.
    */
   send(text: Buffer | string, done: (err?: Error) => void): void;
+  /**
+   * Holds written frames until `uncork`, which writes them with one system call. Calls pair up;
+   * uWebSockets.js offers the same as `ws.cork(fn)`.
+   */
+  cork(): void;
+  uncork(): void;
   ping(): void;
   /** Starts the closing handshake; frames already queued are sent before the close frame. */
   close(code: number, reason: string): void;

@@ -83,6 +83,12 @@ function wrap(ws: WebSocket): StreamSocket {
       // Text frames even for buffers (ws would send a buffer as binary by default).
       ws.send(text, { binary: false }, done);
     },
+    cork() {
+      socketOf(ws)?.cork();
+    },
+    uncork() {
+      socketOf(ws)?.uncork();
+    },
     ping() {
       ws.ping();
     },
@@ -100,6 +106,14 @@ function wrap(ws: WebSocket): StreamSocket {
       ws.on('error', () => {});
     },
   };
+}
+
+/**
+ * The TCP socket under a ws WebSocket. ws has no public cork, but its sender writes each frame
+ * with a nested cork/uncork, so an outer cork on the same socket batches frames into one writev.
+ */
+function socketOf(ws: WebSocket): Duplex | undefined {
+  return (ws as unknown as { _socket?: Duplex })._socket;
 }
 
 function text(data: RawData): string {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main, parseDlqArgs, summarizeBody, UsageError } from '../bin/dlq.js';
+import { main, parseDlqArgs, summarizeBody, UsageError, withRunningEmbedded } from '../bin/dlq.js';
 import { configureFromEnv } from '../infra/config.js';
 import { type Context, createContext } from '../infra/context.js';
 import { createSqsTransport } from '../infra/transport/sqs.js';
@@ -135,6 +135,50 @@ describe('dead-letter body summary', () => {
       ids: ['x'],
       more: 0,
     });
+  });
+});
+
+describe('dlq CLI next to a running embedded PostgreSQL', () => {
+  const pidFile = (dir: string, pid: number, port: number) => {
+    fs.mkdirSync(path.join(dir, 'pg'), { recursive: true });
+    fs.writeFileSync(
+      path.join(dir, 'pg', 'postmaster.pid'),
+      `${pid}\n${dir}/pg\n1795840000\n${port}\n/tmp\n`,
+    );
+  };
+
+  it('connects to the server a daemon is running instead of starting (and stopping) its own', () => {
+    const dir = tempDir('auditlog-dlq-pid-');
+    try {
+      const env = { DATA_DIR: dir };
+      expect(withRunningEmbedded(configureFromEnv(env), env).DATABASE_URL).toBeUndefined();
+      pidFile(dir, process.pid, 54777);
+      expect(withRunningEmbedded(configureFromEnv(env), env).DATABASE_URL).toBe(
+        'postgres://postgres:auditlog@127.0.0.1:54777/postgres',
+      );
+      // An explicit DATABASE_URL wins.
+      const explicit = { ...env, DATABASE_URL: 'postgres://db.example/audit' };
+      expect(withRunningEmbedded(configureFromEnv(explicit), explicit).DATABASE_URL).toBe(
+        'postgres://db.example/audit',
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ignores a stale pid file', async () => {
+    const dir = tempDir('auditlog-dlq-pid-');
+    try {
+      // A pid that certainly is not running: a child that has already exited.
+      const child = spawn(process.execPath, ['-e', '']);
+      const pid = child.pid!;
+      await new Promise((r) => child.on('exit', r));
+      pidFile(dir, pid, 54777);
+      const env = { DATA_DIR: dir };
+      expect(withRunningEmbedded(configureFromEnv(env), env).DATABASE_URL).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ConfigSchema } from '../infra/config.js';
 import { configDocs } from '../bin/config-docs.js';
+import { ConfigSchema } from '../infra/config.js';
 
 describe('documentation stays true', () => {
   it('every config variable has a description, and README and .env.example are current', () => {

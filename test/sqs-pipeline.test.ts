@@ -21,8 +21,8 @@ import { createTestDatabase, eventually, http, tempDir } from './harness.js';
  * event id that must end up stored, per tenant.
  */
 
-const STAGES = ['ingest', 'mask', 'encrypt', 'persist', 'index', 'query'] as const;
-type DaemonName = (typeof STAGES)[number];
+const DAEMON_NAMES = ['ingest', 'mask', 'encrypt', 'persist', 'index', 'query', 'stream', 'archive'] as const;
+type DaemonName = (typeof DAEMON_NAMES)[number];
 
 /** Every id a test uses as a tenant or a user: none may appear as a metric label value. */
 const TENANTS = ['acme', 'globex'] as const;
@@ -236,10 +236,13 @@ beforeAll(async () => {
   transport = await createSqsTransport(config, { client });
   db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
 
-  const started = await Promise.all(
-    STAGES.map((name) => startDaemonProcess(name, name === 'persist' ? persistEnv() : env)),
+  // allSettled: if one fails to start, the others are still registered, so afterAll stops them.
+  const started = await Promise.allSettled(
+    DAEMON_NAMES.map(async (name) => {
+      daemons.set(name, await startDaemonProcess(name, name === 'persist' ? persistEnv() : env));
+    }),
   );
-  for (const d of started) daemons.set(d.name as DaemonName, d);
+  for (const s of started) if (s.status === 'rejected') throw s.reason;
 
   const platform = await token('*', 'admin', 'root-sub');
   for (const id of TENANTS) {
@@ -311,6 +314,43 @@ describe('pipeline on SQS with every stage its own process', { timeout: 180_000 
 
     // The reads' own audit events went through the same processes, once each.
     await expectStoredExactlyOnce('acme');
+    await expectStoredExactlyOnce('globex');
+  });
+
+  it('splits batches bigger than one SQS message at every hop, and answers 413 for an oversized event', async () => {
+    const writer = await token('globex', 'admin', 'app-sub');
+    // 70 events of about 60 KiB (the cap is 64 KiB): a 4 MiB request, more than four SQS messages
+    // at the mask hop and more again after encrypt, which adds the sealed copy.
+    const filler = 'lorem ipsum dolor sit amet '.repeat(2200);
+    const events = Array.from({ length: 70 }, (_, i) => ({
+      user_id: 'bob-9',
+      action: 'EXPORT',
+      resource_type: 'report',
+      resource_id: `r-${i}`,
+      metadata: { page: i, text: filler },
+    }));
+    expect(Buffer.byteLength(JSON.stringify(events[0]))).toBeGreaterThan(59_000);
+    expect(Buffer.byteLength(JSON.stringify(events[0]))).toBeLessThan(64 * 1024);
+    const res = await http(daemon('ingest').url, 'POST', '/api/v1/logs/bulk', {
+      token: writer,
+      body: { events },
+    });
+    expect(res.status, res.text).toBe(202);
+    bulkPosts++;
+    expected.get('globex')!.push(...res.body.ids);
+
+    // Under TRANSPORT=sqs an event can never outgrow a message (64 KiB cap, 1 MiB messages), so
+    // the only 413 for one event is the cap itself, checked before anything is enqueued.
+    const big = { action: 'EXPORT', resource_type: 'report', metadata: { text: 'x'.repeat(70_000) } };
+    const tooBig = await http(daemon('ingest').url, 'POST', '/api/v1/logs', { token: writer, body: big });
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.body.error.code).toBe('event_too_large');
+
+    await expectStoredExactlyOnce('globex');
+    const reader = await token('globex', 'auditor', 'auditor-sub');
+    const one = await read('globex', reader, `/api/v1/logs/${res.body.ids[69]}`);
+    expect(one.status).toBe(200);
+    expect(one.body.metadata).toEqual({ page: 69, text: filler });
     await expectStoredExactlyOnce('globex');
   });
 
@@ -411,7 +451,7 @@ describe('pipeline on SQS with every stage its own process', { timeout: 180_000 
     ];
     const forbidden = new Set<string>([...TENANTS, GHOST, ...USERS, ...SUBS]);
     const scraped = new Map<DaemonName, Sample[]>();
-    for (const name of STAGES) {
+    for (const name of DAEMON_NAMES) {
       const { families, samples } = await scrape(name);
       expect(
         [...required].filter((f) => !families.has(f)),

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -52,6 +52,9 @@ export async function buildServer(ctx: Context, options: ServerOptions): Promise
     requestTimeout: 30_000,
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
+    // Request ids end up in self-audit events (request_id) and responses (x-request-id): they must
+    // be unique across processes and restarts, which fastify's default `req-<n>` counter is not.
+    genReqId: () => randomUUID(),
     // Per-request log lines would dominate at ingest rates; metrics cover request outcomes.
     logController: new LogController({ disableRequestLogging: true }),
     // Response serialization trusts our own data; `ip` is only a validation format.
