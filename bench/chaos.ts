@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { configureFromEnv } from '../infra/config.js';
 import { createSqsTransport } from '../infra/transport/sqs.js';
 import { startFauxqs } from '../test/fauxqs.js';
@@ -106,8 +107,20 @@ async function leg(
       AWS_SECRET_ACCESS_KEY: 'test',
     });
     // Create the queues once here, so the daemons starting together do not race to create them.
-    const created = await createSqsTransport(configureFromEnv({ ...extra, SQS_CREATE_QUEUES: 'true' }));
-    await created.close();
+    // The client gets fauxqs's credentials explicitly: ours (the default chain) may have none.
+    const sqs = new SQSClient({
+      region: 'us-east-1',
+      endpoint: fauxqs.endpoint,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    try {
+      const created = await createSqsTransport(configureFromEnv({ ...extra, SQS_CREATE_QUEUES: 'true' }), {
+        client: sqs,
+      });
+      await created.close();
+    } finally {
+      sqs.destroy();
+    }
   }
   const env = await benchEnv(`chaos_${transport}`, extra);
   const tenants = Array.from({ length: values.tenants }, (_, i) => `chaos-${i}`);

@@ -25,6 +25,11 @@ const OPTIONS = {
   rate: { full: 5000, quick: 5000, help: 'events/s offered' },
   seconds: { full: 20, quick: 5, help: 'duration of the offered load' },
   bulk: { full: 50, quick: 50, help: 'events per ingest request' },
+  split: {
+    full: 0,
+    quick: 0,
+    help: '1: run the stream as its own daemon process beside the pipeline (the production shape); 0: everything in one process',
+  },
 };
 /** p99 target from ingest acknowledgement to delivery, in ms. */
 const TARGET_P99_MS = 1000;
@@ -48,9 +53,16 @@ export async function runStream(argv: string[]): Promise<number> {
   const tenants = Array.from({ length: values.tenants }, (_, i) => `st-${String(i).padStart(2, '0')}`);
   const env = await benchEnv('stream');
   await env.createTenants(tenants);
-  const daemon = await env.daemon('all');
-  note('starting the service (all daemons in one process)');
+  const split = values.split === 1;
+  const daemon = await env.daemon(split ? 'ingest,mask,encrypt,persist,index,query' : 'all');
+  const streamDaemon = split ? await env.daemon('stream') : daemon;
+  note(
+    split
+      ? 'starting the pipeline and a separate stream daemon'
+      : 'starting the service (all daemons in one process)',
+  );
   await daemon.start();
+  if (split) await streamDaemon.start();
   const writers = new Map<string, string>();
   for (const t of tenants) writers.set(t, await env.token(t, 'admin', 'bench-writer'));
 
@@ -64,7 +76,7 @@ export async function runStream(argv: string[]): Promise<number> {
   for (let i = 0; i < values.subscribers; i++) {
     const tenant = tenants[i % tenants.length]!;
     const token = await env.token(tenant, 'auditor', `bench-reader-${i}`);
-    subscribers.push(subscribe(daemon.url, tenant, token, deliveredAt, seqOf));
+    subscribers.push(subscribe(streamDaemon.url, tenant, token, deliveredAt, seqOf));
   }
   await waitFor(() => subscribers.every((s) => s.live || s.closed), 60_000, 'subscribers did not go live');
   if (subscribers.some((s) => s.closed)) throw new Error('a subscriber was refused or closed at start');
@@ -129,7 +141,7 @@ export async function runStream(argv: string[]): Promise<number> {
   }
   const pipelineMs = summarize(pipeline);
   const fanoutMs = summarize(fanout);
-  const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
+  const metrics = await (await fetch(`${streamDaemon.url}/metrics`)).text();
   const slow = metricValue(metrics, 'auditlog_stream_disconnects_total', 'reason="slow_consumer"');
   const dropped = subscribers.filter((s) => s.closed).length;
   const gaps = subscribers.reduce((a, s) => a + s.gaps, 0);
@@ -141,6 +153,7 @@ export async function runStream(argv: string[]): Promise<number> {
     latency.p99 < TARGET_P99_MS && dropped === 0 && gaps === 0 && delivered === expected && failed === 0;
   printSummary('stream fan-out', [
     ['subscribers / tenants', `${values.subscribers} / ${tenants.length}`],
+    ['stream daemon', split ? 'separate process' : 'same process as the pipeline'],
     ['events acked', fmt(ackedAt.size)],
     ['ingest rate (acked/s)', fmt(rate(ackedAt.size, ingestMs))],
     ['failed ingest requests', failed],
@@ -156,6 +169,7 @@ export async function runStream(argv: string[]): Promise<number> {
   printResult('stream', {
     subscribers: values.subscribers,
     tenants: tenants.length,
+    split,
     offered_per_s: values.rate,
     acked: ackedAt.size,
     acked_per_s: rate(ackedAt.size, ingestMs),

@@ -230,8 +230,8 @@ describe('GET /logs/export at scale', () => {
   const B = Date.parse('2026-05-10T00:00:00Z');
 
   it(`streams ${N.toLocaleString('en')} rows exactly, with memory that does not grow with the export`, async () => {
-    // ~1.5 KB per row, so the export (~35 MB) dwarfs what a flat stream may hold at once.
-    const filler = 'lorem ipsum dolor sit amet '.repeat(50);
+    // ~1.1 KB per row, so the export (~23 MB) dwarfs what a flat stream may hold at once.
+    const filler = 'lorem ipsum dolor sit amet '.repeat(32);
     const ids = Array.from({ length: N }, () => randomUUID());
     const events = ids.map((id, i) => ({
       id,
@@ -244,7 +244,9 @@ describe('GET /logs/export at scale', () => {
       metadata: { n: i, plan: i % 2 ? 'gold' : 'free' },
     }));
     await ingest(svc, 'bulk', events);
+    const t0 = Date.now();
     await waitStored(svc, 'bulk', N);
+    console.log('stored after', Date.now() - t0);
     // Sequence numbers as stored, to check each exported row against (read before the baseline).
     const { rows: stored } = await svc.ctx.pool.query<{ id: string; seq: string }>(
       `SELECT id::text AS id, seq::text AS seq FROM events WHERE tenant_id = 'bulk'`,
@@ -311,9 +313,10 @@ describe('GET /logs/export at scale', () => {
         nextSample = bytes + 2_000_000;
       }
     }
+    console.log('exported after', Date.now() - t0, { peak, stalled, bytes });
     expect(pending).toBe('');
     expect(line).toBe(N);
-    expect(bytes).toBeGreaterThan(30_000_000);
+    expect(bytes).toBeGreaterThan(20_000_000);
     // Generous bounds, far below the export's size: memory is bounded by one chunk, not the result.
     expect(stalled).toBeLessThan(12_000_000);
     expect(peak).toBeLessThan(12_000_000);
