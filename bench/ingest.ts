@@ -62,7 +62,7 @@ export async function runIngest(argv: string[]): Promise<number> {
     const tenant = `bulk-${size}`;
     const total = values[`events-${size}`];
     const token = await env.token(tenant, 'admin', 'bench-writer');
-    const bodies = makeBodies(size, tenant.length);
+    const bodies = makeBodies(size, size);
     const requests = Math.ceil(total / size);
     const latencies: number[] = [];
     note(`bulk ${size}: ${fmt(total)} events in ${fmt(requests)} requests, ${CONCURRENCY[size]} in flight`);

@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- <scenario> [--quick] [options]`: runs one benchmark scenario and prints a
- * human summary plus one `RESULT {...}` JSON line. Scenarios: ingest, search, visible, export, chaos.
+ * human summary plus one `RESULT {...}` JSON line. Scenarios: ingest, search, visible, export, chaos, stream.
  */
 import { runScenario } from './lib/cleanup.js';
 
@@ -10,6 +10,8 @@ const SCENARIOS: Record<string, () => Promise<(argv: string[]) => Promise<number
   visible: async () => (await import('./visible.js')).runVisible,
   export: async () => (await import('./export.js')).runExport,
   chaos: async () => (await import('./chaos.js')).runChaos,
+  // Live-stream fan-out (issue 5), written with the stream service.
+  stream: async () => (await import('./stream.js')).runStream,
 };
 
 const [name, ...rest] = process.argv.slice(2);

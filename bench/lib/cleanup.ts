@@ -38,6 +38,13 @@ export async function runScenario(body: () => Promise<number>): Promise<void> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // A failure nobody awaited yet (a background task) still ends the run with cleanup and exit 1.
+  const onStray = (err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error)?.stack ?? err}\n`);
+    void runCleanup().finally(() => process.exit(1));
+  };
+  process.once('unhandledRejection', onStray);
+  process.once('uncaughtException', onStray);
   let code = 1;
   try {
     code = await body();

@@ -37,17 +37,29 @@ export async function openLoop(
   const total = Math.floor((durationMs / 1000) * perSecond);
   const started = performance.now();
   const pending = new Set<Promise<void>>();
+  // The first failure is kept and rethrown once every call has ended: a rejection must not go
+  // unhandled while later calls are still being fired (that would end the process without cleanup).
+  let failure: { error: unknown } | undefined;
   let i = 0;
-  while (i < total && !signal?.aborted) {
+  while (i < total && !signal?.aborted && !failure) {
     const due = started + i * interval;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
     // Fire everything that is due (timers are coarse; a late wake-up must not lower the rate).
     while (i < total && started + i * interval <= performance.now()) {
-      const p = fire(i++).finally(() => pending.delete(p));
+      const p: Promise<void> = fire(i++).then(
+        () => {
+          pending.delete(p);
+        },
+        (error: unknown) => {
+          pending.delete(p);
+          failure ??= { error };
+        },
+      );
       pending.add(p);
     }
   }
   await Promise.all(pending);
+  if (failure) throw failure.error;
   return { fired: i };
 }
