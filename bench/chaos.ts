@@ -64,6 +64,7 @@ interface LegResult {
   acknowledged_per_s: number;
 }
 
+/** Runs the chaos scenario on both transports; exits 1 on any loss, duplicate, alteration or gap. */
 export async function runChaos(argv: string[]): Promise<number> {
   const { quick, values } = parseBenchArgs(argv, OPTIONS);
   const legs: Record<string, LegResult> = {};
@@ -196,8 +197,7 @@ async function leg(
   // The chaos monkey: kills a random stage daemon at random moments, until sending is over and at
   // least min-kills have happened. A killed daemon restarts after a random pause, in the
   // background, so two can be down (or starting) at once. Victims cycle through a shuffled
-  // order of the stages, so every stage is killed once before any is killed twice; one still
-  // restarting is passed over.
+  // order of the stages, so every stage is killed once before any is killed twice.
   const r = rng(transport === 'sqs' ? 22 : 21);
   let order: string[] = [];
   const kills: Record<string, number> = {};
@@ -206,9 +206,11 @@ async function leg(
   while (sending || killCount < values['min-kills']) {
     await sleep(values['gap-ms'] * (0.5 + r()));
     if (order.length === 0) order = shuffle([...STAGES], r);
-    const victim = stages.get(order.pop()!)!;
     // At most two down at once: with all four down nothing moves, and the run only gets longer.
+    // A victim still restarting keeps its turn: it is killed the next time round.
+    const victim = stages.get(order[order.length - 1]!)!;
     if (restarting.has(victim.name) || restarting.size >= 2) continue;
+    order.pop();
     await victim.kill();
     kills[victim.name] = (kills[victim.name] ?? 0) + 1;
     killCount++;

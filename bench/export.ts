@@ -30,6 +30,7 @@ interface FormatResult {
   start_rss_mb: number;
 }
 
+/** Runs the export scenario; exits 1 if an export returned a wrong row count. */
 export async function runExport(argv: string[]): Promise<number> {
   const { quick, values } = parseBenchArgs(argv, OPTIONS);
   const env = await benchEnv('export');

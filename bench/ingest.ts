@@ -44,6 +44,7 @@ interface SizeResult {
   http_ms: LatencySummary;
 }
 
+/** Runs the ingest scenario with `argv` options; returns the exit code. */
 export async function runIngest(argv: string[]): Promise<number> {
   const { quick, values } = parseBenchArgs(argv, OPTIONS);
   const env = await benchEnv('ingest');

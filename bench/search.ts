@@ -42,6 +42,7 @@ interface ShapeResult {
   ms: LatencySummary;
 }
 
+/** Runs the search scenario with `argv` options; returns the exit code. */
 export async function runSearch(argv: string[]): Promise<number> {
   const { quick, values } = parseBenchArgs(argv, OPTIONS);
   const env = await benchEnv('search');

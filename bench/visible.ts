@@ -28,6 +28,7 @@ const TENANT = 'visible';
 const RESOURCE_TYPE = 'bench_visibility_probe';
 const SETTLE_MS = 30_000;
 
+/** Runs the time-to-visible scenario; exits 1 if a probe event never became visible. */
 export async function runVisible(argv: string[]): Promise<number> {
   const { quick, values } = parseBenchArgs(argv, OPTIONS);
   const env = await benchEnv('visible');

@@ -30,6 +30,7 @@ function weighted<T>(r: () => number, table: readonly (readonly [T, number])[]):
   return table[table.length - 1]![0];
 }
 
+/** Actions with their relative weights (VIEW is the most frequent, EXPORT the rarest). */
 export const ACTIONS = [
   ['VIEW', 40],
   ['UPDATE', 25],
@@ -39,12 +40,14 @@ export const ACTIONS = [
   ['DELETE', 4],
   ['EXPORT', 1],
 ] as const;
+/** Severities with their relative weights. */
 export const SEVERITIES = [
   ['INFO', 85],
   ['WARNING', 10],
   ['ERROR', 4],
   ['CRITICAL', 1],
 ] as const;
+/** Resource types, equally likely. */
 export const RESOURCE_TYPES = [
   'document',
   'invoice',

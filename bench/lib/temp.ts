@@ -23,4 +23,5 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
