@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytesPooled } from './crypto/random.js';
 
 let lastMs = 0;
 let counter = 0;
@@ -18,7 +18,7 @@ export function uuidv7(now = Date.now()): string {
     lastMs = now;
     counter = 0;
   }
-  const b = randomBytes(16);
+  const b = randomBytesPooled(16);
   const ms = lastMs;
   b[0] = Math.floor(ms / 2 ** 40) & 0xff;
   b[1] = Math.floor(ms / 2 ** 32) & 0xff;

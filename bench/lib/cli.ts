@@ -16,6 +16,10 @@ export function parseBenchArgs<O extends IntOptions>(
   argv: string[],
   options: O,
 ): BenchArgs<keyof O & string> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    printHelp(options);
+    process.exit(0);
+  }
   const spec: Record<string, { type: 'string' | 'boolean' }> = { quick: { type: 'boolean' } };
   for (const name of Object.keys(options)) spec[name] = { type: 'string' };
   const { values } = parseArgs({ args: argv, options: spec, strict: true, allowPositionals: false });
@@ -32,4 +36,12 @@ export function parseBenchArgs<O extends IntOptions>(
     out[name] = n;
   }
   return { quick, values: out as Record<keyof O & string, number> };
+}
+
+function printHelp(options: IntOptions): void {
+  const lines = ['options (full-run default / --quick default):', '  --quick  the short mode'];
+  for (const [name, def] of Object.entries(options)) {
+    lines.push(`  --${name} <int>  ${def.help} (${def.full} / ${def.quick})`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
 }

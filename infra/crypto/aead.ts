@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { randomBytesPooled } from './random.js';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -8,7 +9,7 @@ const TAG_BYTES = 16;
  * context (tenant and event id), so a sealed value copied into another tenant's row fails to open.
  */
 export function seal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
-  const iv = randomBytes(IV_BYTES);
+  const iv = randomBytesPooled(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(aad);
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);

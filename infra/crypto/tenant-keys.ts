@@ -93,10 +93,5 @@ function context(tenantId: string, keyId: number): Record<string, string> {
 
 /** Blind-index token for one metadata `key=value` pair (issue: exact metadata filters on sealed data). */
 export function metaToken(indexKey: Buffer, key: string, value: string): string {
-  return createHmac('sha256', indexKey)
-    .update(key)
-    .update('\u0000')
-    .update(value)
-    .digest('base64url')
-    .slice(0, 22);
+  return createHmac('sha256', indexKey).update(`${key}\u0000${value}`).digest('base64url').slice(0, 22);
 }

@@ -76,14 +76,19 @@ const UNSTORABLE = /\u0000|\p{Cs}/u;
  * JSON pointer of the first string or key PostgreSQL cannot store exactly. Accepting one would
  * either fail the COPY after the 202 (NUL) or store something other than what was acknowledged.
  */
-function unstorablePath(value: unknown, path: string): string | undefined {
-  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : undefined;
+function unstorablePath(value: unknown): string | undefined {
+  const at = unstorableKeys(value);
+  return at?.map((key) => `/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
+}
+
+/** The keys leading to the first unstorable string or key (innermost last); undefined if none. */
+function unstorableKeys(value: unknown): string[] | undefined {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? [] : undefined;
   if (value === null || typeof value !== 'object') return undefined;
   for (const [key, child] of Object.entries(value)) {
-    const at = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
-    if (UNSTORABLE.test(key)) return at;
-    const found = unstorablePath(child, at);
-    if (found !== undefined) return found;
+    if (UNSTORABLE.test(key)) return [key];
+    const below = unstorableKeys(child);
+    if (below !== undefined) return [key, ...below];
   }
   return undefined;
 }
@@ -124,11 +129,13 @@ export function validateEvent(input: unknown, now = Date.now()): ValidationIssue
   }
   // Only walk and serialize what is known to be shallow: a deep enough object overflows the stack.
   if (issues.length === 0) {
-    const size = Buffer.byteLength(JSON.stringify(input));
+    const json = JSON.stringify(input);
+    // At most 3 UTF-8 bytes per UTF-16 code unit: count bytes only when it could matter.
+    const size = json.length * 3 <= LIMITS.eventBytes ? json.length : Buffer.byteLength(json);
     if (size > LIMITS.eventBytes) {
       issues.push({ path: '', message: `event is ${size} bytes; the limit is ${LIMITS.eventBytes}` });
     }
-    const bad = unstorablePath(input, '');
+    const bad = unstorablePath(input);
     if (bad !== undefined) {
       issues.push({ path: bad, message: 'must be well-formed Unicode without NUL characters' });
     }

@@ -57,6 +57,19 @@ async function rows(queue: QueueName) {
 }
 
 describe('EmbeddedTransport', () => {
+  it('stores a send larger than one statement whole, in order, and a resend not again', async () => {
+    await reset();
+    const messages = Array.from({ length: 2_345 }, (_, i) => msg(`g${i % 7}`, `body ${i}`, `big-${i}`));
+    await transport.send('mask', messages);
+    await transport.send('mask', messages);
+    const { rows: stored } = await pool.query<{ dedup_id: string }>(
+      `SELECT dedup_id FROM queue_messages WHERE queue = 'mask' ORDER BY id`,
+    );
+    expect(stored.map((r) => r.dedup_id)).toEqual(messages.map((m) => m.dedupId));
+    const got = await receiveAll('mask', { max: 3 });
+    expect(got.map((m) => m.body)).toEqual(['body 0', 'body 1', 'body 2']);
+  });
+
   it('delivers in send order, marks the first delivery attempt 1 and acks by receipt', async () => {
     await reset();
     await transport.send('mask', [msg('a', 'one'), msg('a', 'two'), msg('b', 'three')]);

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { open, seal } from '../crypto/aead.js';
-import { checkout } from '../db/pool.js';
+import { checkout, withTransaction } from '../db/pool.js';
 import type {
   DeadLetter,
   OutgoingMessage,
@@ -20,6 +20,8 @@ const PER_GROUP = 10;
  * whose first message is beyond the window waits until older messages drain.
  */
 const SCAN_WINDOW = 5000;
+/** Messages per INSERT statement (three parameters each; PostgreSQL allows 65,535). */
+const MAX_SEND_ROWS = 1000;
 /** Fallback poll interval when no NOTIFY arrives (e.g. a missed notification after a reconnect). */
 const POLL_MS = 1000;
 
@@ -59,16 +61,40 @@ export class EmbeddedTransport implements Transport {
 
   async send(queue: QueueName, messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const bodies = messages.map((m) => seal(this.bodyKey, Buffer.from(m.body), this.aad(queue, m.group)));
-    // One statement: the rows and the notification commit together.
-    await this.pool.query(
+    if (messages.length <= MAX_SEND_ROWS) return this.insert(this.pool, queue, messages);
+    // Larger sends are several statements in one transaction: all of them are stored, or none.
+    await withTransaction(this.pool, async (client) => {
+      for (let i = 0; i < messages.length; i += MAX_SEND_ROWS) {
+        await this.insert(client, queue, messages.slice(i, i + MAX_SEND_ROWS));
+      }
+    });
+  }
+
+  /**
+   * One INSERT of up to MAX_SEND_ROWS messages. One parameter per body, not a bytea[]:
+   * node-postgres sends a Buffer parameter in binary, while an array of them is hex-encoded in JS
+   * and hex-decoded by the server. The rows and the notification commit together.
+   */
+  private async insert(
+    db: pg.Pool | pg.ClientBase,
+    queue: QueueName,
+    messages: OutgoingMessage[],
+  ): Promise<void> {
+    const params: unknown[] = [queue, CHANNEL];
+    const rows: string[] = [];
+    for (const m of messages) {
+      const body = seal(this.bodyKey, Buffer.from(m.body), this.aad(queue, m.group));
+      const n = params.push(m.group, m.dedupId, body);
+      rows.push(`($1, $${n - 2}, $${n - 1}, $${n}::bytea)`);
+    }
+    await db.query(
       `WITH ins AS (
          INSERT INTO queue_messages (queue, group_id, dedup_id, body)
-         SELECT $1, g, d, b FROM unnest($2::text[], $3::text[], $4::bytea[]) AS t(g, d, b)
+         VALUES ${rows.join(', ')}
          ON CONFLICT (queue, dedup_id) DO NOTHING
          RETURNING 1)
-       SELECT pg_notify($5, $1) FROM (SELECT count(*) FROM ins) AS c`,
-      [queue, messages.map((m) => m.group), messages.map((m) => m.dedupId), bodies, CHANNEL],
+       SELECT pg_notify($2, $1) FROM (SELECT count(*) FROM ins) AS c`,
+      params,
     );
   }
 

@@ -2,7 +2,6 @@ import type { Context } from '../../infra/context.js';
 import { withTransaction } from '../../infra/db/pool.js';
 import { type Batch, type PersistedEvent, SealedEvent } from '../../infra/schema/batch.js';
 import type { Stage } from '../stage.js';
-import { updateRollups } from './rollups.js';
 import { copyStaging, insertFromStaging, lockTenants } from './sql.js';
 
 /**
@@ -23,10 +22,12 @@ export function persistStage(forwardToIndex: boolean): Stage<SealedEvent, Persis
       await ctx.partitions.ensure(rows.map((e) => Date.parse(e.occurred_at)));
       const tenants = [...new Set(batches.map((b) => b.tenant_id))].sort();
       const stored = await withTransaction(ctx.pool, async (client) => {
-        await lockTenants(client, tenants);
+        // Staging is private to this connection, so the COPY runs before the tenant locks: a
+        // second worker's COPY overlaps this one's INSERT instead of queueing behind it.
         await copyStaging(client, rows);
         ctx.metrics.copyRows.inc(rows.length);
-        return updateRollups(client, await insertFromStaging(client));
+        await lockTenants(client, tenants);
+        return insertFromStaging(client);
       });
       if (!forwardToIndex) return [];
       const byId = new Map(stored.map((s) => [`${s.tenant_id}/${s.id}`, s.seq]));

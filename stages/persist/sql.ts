@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SealedEvent } from '../../infra/schema/batch.js';
 import { copyBytea, copyField, copyTokenArray } from './copy-text.js';
+import { ROLLUP_CTES } from './rollups.js';
 
 /**
  * Locks the tenants' rows (in id order, so two workers never deadlock) for the rest of the
@@ -78,7 +79,8 @@ export interface StoredRef {
  * Moves new events from staging into `events` and `event_ids` in one statement. Events whose id
  * is already stored, or repeated within the batch, are skipped; the rest get the next sequence
  * numbers of their tenant in staging order. The tenants' rows are locked, so `last_seq` is
- * current. The NOTIFY (delivered at commit) tells stream instances which range is new.
+ * current. The same statement adds the new events to the stats rollups (`ROLLUP_CTES`). The
+ * NOTIFY (delivered at commit) tells stream instances which range is new.
  */
 export async function insertFromStaging(client: pg.ClientBase): Promise<StoredRef[]> {
   const { rows } = await client.query<StoredRef>(`
@@ -106,7 +108,7 @@ export async function insertFromStaging(client: pg.ClientBase): Promise<StoredRe
       SELECT tenant_id, min(seq) AS first_seq, max(seq) AS last_seq FROM numbered GROUP BY tenant_id
     ), bump AS (
       UPDATE tenants t SET last_seq = r.last_seq FROM ranges r WHERE t.id = r.tenant_id
-    ), notified AS (
+    ), ${ROLLUP_CTES}, notified AS (
       SELECT pg_notify('auditlog_events', json_build_object('tenant', tenant_id, 'from', first_seq, 'to', last_seq)::text)
         FROM ranges
     )
