@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../infra/context.js';
 import { type Batch, batchParser } from '../infra/schema/batch.js';
 import { MAX_BODY_BYTES, toMessages } from '../infra/transport/split.js';
@@ -132,7 +132,9 @@ export function startRunner(ctx: Context, chain: Stage[]): Runner {
     try {
       const parsed: Parsed[] = [];
       const unparsable: ReceivedMessage[] = [];
-      for (const message of messages) {
+      for (const [i, message] of messages.entries()) {
+        // A message is up to a few MB of JSON: let waiting requests in between two (see slices.ts).
+        if (i > 0) await nextTurn();
         try {
           parsed.push({ message, batch: parse(message.body) });
         } catch (err) {

@@ -3,6 +3,7 @@ import { seal } from '../../infra/crypto/aead.js';
 import { metaToken } from '../../infra/crypto/tenant-keys.js';
 import type { Batch, SealedEvent } from '../../infra/schema/batch.js';
 import { StagedEvent } from '../../infra/schema/event.js';
+import { mapInSlices } from '../../infra/slices.js';
 import type { Stage } from '../stage.js';
 import { metadataTerms } from './metadata-terms.js';
 
@@ -28,7 +29,7 @@ export const encryptStage: Stage<StagedEvent, SealedEvent> = {
           ctx.keyring.activeKey(batch.tenant_id),
           ctx.keyring.indexKey(batch.tenant_id),
         ]);
-        const events = batch.events.map((event): SealedEvent => {
+        const events = await mapInSlices(batch.events, (event): SealedEvent => {
           const { before, after, metadata, ...plain } = event;
           const terms = metadataTerms(metadata);
           const sealed =

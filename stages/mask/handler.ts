@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Config } from '../../infra/config.js';
 import type { Batch } from '../../infra/schema/batch.js';
 import { StagedEvent } from '../../infra/schema/event.js';
+import { mapInSlices } from '../../infra/slices.js';
 import type { Stage } from '../stage.js';
 import { buildMaskRules, createMasker } from './rules.js';
 
@@ -20,7 +21,9 @@ export function maskStage(config: Config): Stage<StagedEvent, StagedEvent> {
     output: 'encrypt',
     inputEvent: StagedEvent,
     async handle(batches: Batch<StagedEvent>[]) {
-      return batches.map((b) => ({ ...b, events: b.events.map(mask) }));
+      const out: Batch<StagedEvent>[] = [];
+      for (const b of batches) out.push({ ...b, events: await mapInSlices(b.events, mask) });
+      return out;
     },
   };
 }

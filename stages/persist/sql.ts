@@ -1,4 +1,5 @@
 import { pipeline } from 'node:stream/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SealedEvent } from '../../infra/schema/batch.js';
@@ -60,6 +61,7 @@ export async function copyStaging(client: pg.ClientBase, events: SealedEvent[]):
   const CHUNK = 500;
   async function* lines() {
     for (let i = 0; i < events.length; i += CHUNK) {
+      if (i > 0) await nextTurn(); // let waiting requests in (see infra/slices.ts)
       let text = '';
       const end = Math.min(events.length, i + CHUNK);
       for (let j = i; j < end; j++) text += `${row(events[j]!, j)}\n`;
