@@ -2,14 +2,14 @@
  * `npm run --silent dlq -- list <queue> [--limit N]` and `npm run --silent dlq -- redrive <queue> [--ids a,b]`:
  * inspect and redrive dead-lettered queue messages, on whichever transport `TRANSPORT` selects.
  */
-import fs, { realpathSync } from 'node:fs';
+import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { type Config, configureFromEnv } from '../infra/config.js';
 import { createContext } from '../infra/context.js';
 import { type DeadLetter, QUEUES, type QueueName } from '../infra/transport/types.js';
+import { configOrReport, isEntry, runCommand, UsageError } from './cli.js';
 
 /** Printed to stderr on bad arguments (and to stdout for `--help`). */
 export const USAGE = `usage: npm run --silent dlq -- list <queue> [--limit N]
@@ -26,10 +26,7 @@ Dead letters of a pipeline queue (${QUEUES.join(', ')}), on the transport that T
 /** Largest `--limit`: listing reads every dead letter it prints. */
 export const MAX_LIST_LIMIT = 10_000;
 
-/** A command line problem; reported with {@link USAGE} and exit code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 /** Validated command line of the dlq CLI. */
 export type DlqArgs =
@@ -136,25 +133,26 @@ export async function main(
   stdout: NodeJS.WritableStream = process.stdout,
   stderr: NodeJS.WritableStream = process.stderr,
 ): Promise<number> {
-  let args: DlqArgs;
-  try {
-    args = parseDlqArgs(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    stderr.write(`error: ${err.message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.command === 'help') {
-    stdout.write(USAGE);
-    return 0;
-  }
-  let config: Config;
-  try {
-    config = withRunningEmbedded(configureFromEnv(env), env);
-  } catch (err) {
-    stderr.write(`${(err as Error).message}\n`);
-    return 1;
-  }
+  const command = {
+    argv,
+    usage: USAGE,
+    parse: parseDlqArgs,
+    isHelp: (a: DlqArgs) => a.command === 'help',
+    stdout,
+    stderr,
+  };
+  return runCommand(command, async (args) => (args.command === 'help' ? 0 : run(args, env, stdout, stderr)));
+}
+
+async function run(
+  args: Exclude<DlqArgs, { command: 'help' }>,
+  env: Record<string, string | undefined>,
+  stdout: NodeJS.WritableStream,
+  stderr: NodeJS.WritableStream,
+): Promise<number> {
+  const base = configOrReport(env, stderr);
+  if (!base) return 1;
+  const config = withRunningEmbedded(base, env);
   // Logs go to stderr: stdout carries only results. At the default level, start-up chatter
   // (migrations, embedded server) is noise for a one-shot command, so only warnings show.
   const log = pino({ level: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL }, pino.destination(2));
@@ -213,18 +211,7 @@ export function withRunningEmbedded(config: Config, env: Record<string, string |
   });
 }
 
-/** True when this module is the process entry (tsx bin/dlq.ts), not imported by a test. */
-function isEntry(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntry()) {
+if (isEntry(import.meta.url)) {
   // exitCode rather than exit(): lets stdout drain when it is a pipe.
   process.exitCode = await main(process.argv.slice(2), process.env);
 }

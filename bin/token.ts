@@ -1,5 +1,3 @@
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   isRole,
@@ -10,7 +8,8 @@ import {
   type Role,
 } from '../infra/auth/principal.js';
 import { MAX_TOKEN_TTL_SECONDS, signToken } from '../infra/auth/sign.js';
-import { configureFromEnv } from '../infra/config.js';
+import type { Config } from '../infra/config.js';
+import { configOrReport, isEntry, runCommand, UsageError } from './cli.js';
 
 /** Printed to stderr on bad arguments (and to stdout for `--help`). */
 export const USAGE = `usage: npm run --silent token -- --tenant <id|*> --role <${ROLES.join('|')}> --sub <id> [--ttl <seconds>]
@@ -22,10 +21,7 @@ Prints a token signed with the local key in DATA_DIR (created on first use) to s
   --ttl     lifetime in seconds, 1 to ${MAX_TOKEN_TTL_SECONDS} (default 3600)
 `;
 
-/** A command line problem; reported with {@link USAGE} and exit code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 /** Validated command line of the token CLI. */
 export interface TokenArgs {
@@ -78,25 +74,26 @@ export async function main(
   stdout: NodeJS.WritableStream = process.stdout,
   stderr: NodeJS.WritableStream = process.stderr,
 ): Promise<number> {
-  let args: TokenArgs;
-  try {
-    args = parseTokenArgs(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    stderr.write(`error: ${err.message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.help) {
-    stdout.write(USAGE);
-    return 0;
-  }
-  let config: ReturnType<typeof configureFromEnv>;
-  try {
-    config = configureFromEnv(env);
-  } catch (err) {
-    stderr.write(`${(err as Error).message}\n`);
-    return 1;
-  }
+  const command = {
+    argv,
+    usage: USAGE,
+    parse: parseTokenArgs,
+    isHelp: (a: TokenArgs) => a.help,
+    stdout,
+    stderr,
+  };
+  return runCommand(command, async (args) => {
+    const config = configOrReport(env, stderr);
+    return config ? printToken(args, config, stdout, stderr) : 1;
+  });
+}
+
+async function printToken(
+  args: TokenArgs,
+  config: Config,
+  stdout: NodeJS.WritableStream,
+  stderr: NodeJS.WritableStream,
+): Promise<number> {
   if (config.JWKS_URL) {
     // The token is still printed (it may be meant for another deployment), but say why it may fail here.
     stderr.write('warning: JWKS_URL is set, so this service will not accept locally signed tokens\n');
@@ -111,18 +108,7 @@ export async function main(
   return 0;
 }
 
-/** True when this module is the process entry (tsx bin/token.ts), not imported by a test. */
-function isEntry(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntry()) {
+if (isEntry(import.meta.url)) {
   // exitCode rather than exit(): lets stdout drain when it is a pipe.
   process.exitCode = await main(process.argv.slice(2), process.env);
 }
