@@ -60,7 +60,7 @@ export async function createContext(config: Config, options: ContextOptions): Pr
     const partitions = new PartitionManager(pool);
     await partitions.ensureAhead(config.PARTITION_DAYS_AHEAD);
     const keyWrapper = LocalKeyWrapper.fromDataDir(config.DATA_DIR);
-    const transport = await createTransport(config, pool, keyWrapper, databaseUrl);
+    const transport = await createTransport(config, pool, keyWrapper, databaseUrl, log);
     const metrics = createMetrics(options.daemon);
     registerPoolMetrics(metrics, pool);
     return {
@@ -93,10 +93,11 @@ async function createTransport(
   pool: pg.Pool,
   keyWrapper: LocalKeyWrapper,
   databaseUrl: string,
+  log: Logger,
 ): Promise<Transport> {
   if (config.TRANSPORT === 'sqs') {
     const { createSqsTransport } = await import('./transport/sqs.js');
-    return createSqsTransport(config);
+    return createSqsTransport(config, { log });
   }
   return new EmbeddedTransport(
     pool,

@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteMessageCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
+  ReceiveMessageCommand,
   SendMessageBatchCommand,
   type SendMessageBatchCommandOutput,
   SQSClient,
@@ -73,6 +76,32 @@ const receive = (t: Transport, queue: QueueName, visibilityMs = 30_000, max = 10
   t.receive(queue, { max, waitMs: 0, visibilityMs });
 
 const view = (m: ReceivedMessage) => ({ group: m.group, body: m.body, attempt: m.attempt });
+
+/** Calls of one command type seen by a spied-on client. */
+function callsOf(
+  spy: { mock: { calls: unknown[][] } },
+  type: abstract new (...args: never[]) => unknown,
+): number {
+  return spy.mock.calls.filter(([command]) => command instanceof type).length;
+}
+
+/**
+ * Holds every ReceiveMessage response (the messages are already taken from the queue) until
+ * `open()`, so a test can let the waiting call end first.
+ */
+function holdReceives(client: SQSClient): { open: () => void } {
+  const realSend = client.send.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  let open = () => {};
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  vi.spyOn(client, 'send').mockImplementation((async (command: unknown, ...rest: unknown[]) => {
+    const res = await realSend(command, ...rest);
+    if (command instanceof ReceiveMessageCommand) await gate;
+    return res;
+  }) as never);
+  return { open: () => open() };
+}
 
 /** SendMessageBatch calls seen by the client, as their entry counts. */
 function batchSizes(spy: { mock: { calls: unknown[][] } }): number[] {
@@ -493,5 +522,109 @@ describe('sqs transport on fauxqs', () => {
       new GetQueueUrlCommand({ QueueName: `${config.SQS_QUEUE_PREFIX}-index.fifo` }),
     );
     expect(res.QueueUrl).toContain(`${config.SQS_QUEUE_PREFIX}-index.fifo`);
+  });
+});
+
+describe('sqs transport receiving through sqs-consumer', () => {
+  it('deletes nothing until ack, and a consumer does not poll again while its batch is unsettled', async () => {
+    const { client, transport } = await setup();
+    await transport.send('mask', [message('a', 1)]);
+    const spy = vi.spyOn(client, 'send');
+    const deletes = () => callsOf(spy, DeleteMessageBatchCommand) + callsOf(spy, DeleteMessageCommand);
+    const got = await receive(transport, 'mask');
+    expect(got.map(view)).toEqual([{ group: 'a', body: '{"group":"a","i":1}', attempt: 1 }]);
+    const polls = callsOf(spy, ReceiveMessageCommand);
+    await sleep(300);
+    expect(callsOf(spy, ReceiveMessageCommand)).toBe(polls);
+    await transport.extend('mask', got, 5000);
+    expect(deletes()).toBe(0);
+
+    // Released, the same message comes back: sqs-consumer did not delete it when the batch settled.
+    await transport.release('mask', got);
+    const again = await receive(transport, 'mask');
+    expect(again.map(view)).toEqual([{ group: 'a', body: '{"group":"a","i":1}', attempt: 2 }]);
+    expect(deletes()).toBe(0);
+    await transport.ack('mask', again);
+    expect(deletes()).toBe(1);
+    expect(await transport.depth('mask')).toBe(0);
+  });
+
+  it('serves concurrent calls from separate consumers without splitting a group', async () => {
+    const { transport } = await setup();
+    await transport.send('persist', [message('a', 0), message('a', 1), message('b', 0)]);
+    const [one, two] = await Promise.all([
+      receive(transport, 'persist', 30_000, 1),
+      receive(transport, 'persist', 30_000, 1),
+    ]);
+    expect(one).toHaveLength(1);
+    expect(two).toHaveLength(1);
+    expect([...(one ?? []), ...(two ?? [])].map(view).sort((p, q) => p.group.localeCompare(q.group))).toEqual(
+      [
+        { group: 'a', body: '{"group":"a","i":0}', attempt: 1 },
+        { group: 'b', body: '{"group":"b","i":0}', attempt: 1 },
+      ],
+    );
+    // a1 waits behind a0, which is in flight.
+    expect(await receive(transport, 'persist')).toEqual([]);
+    await transport.ack('persist', [...(one ?? []), ...(two ?? [])]);
+    expect((await receive(transport, 'persist')).map(view)).toEqual([
+      { group: 'a', body: '{"group":"a","i":1}', attempt: 1 },
+    ]);
+  });
+
+  it('releases buffered messages on close, so they are neither lost nor kept hidden', async () => {
+    const { config, client, transport } = await setup();
+    await transport.send('mask', [message('a', 1), message('b', 1)]);
+    const held = holdReceives(client);
+    // The consumer's response arrives after the call gave up, so nobody claims it.
+    expect(await transport.receive('mask', { max: 10, waitMs: 100, visibilityMs: 30_000 })).toEqual([]);
+    held.open();
+    await sleep(50);
+    await transport.close();
+
+    // Back at once, not after the 30 s visibility timeout.
+    const other = await createSqsTransport(config, { client: clientFor(config) });
+    cleanup.unshift(() => other.close());
+    const back = await receive(other, 'mask');
+    expect(back.map(view).sort((p, q) => p.group.localeCompare(q.group))).toEqual([
+      { group: 'a', body: '{"group":"a","i":1}', attempt: 2 },
+      { group: 'b', body: '{"group":"b","i":1}', attempt: 2 },
+    ]);
+    await expect(receive(transport, 'mask')).rejects.toThrow(/closed/);
+  });
+
+  it('resolves an aborted call at once and releases what its poll brings afterwards', async () => {
+    const { client, transport } = await setup();
+    await transport.send('mask', [message('a', 1)]);
+    const held = holdReceives(client);
+    const controller = new AbortController();
+    const pending = transport.receive('mask', {
+      max: 10,
+      waitMs: 10_000,
+      visibilityMs: 30_000,
+      signal: controller.signal,
+    });
+    controller.abort();
+    expect(await pending).toEqual([]);
+    held.open();
+    await sleep(50);
+    // Released, not kept for a caller that is gone: the next call gets it as a new delivery.
+    const again = await transport.receive('mask', { max: 10, waitMs: 5000, visibilityMs: 30_000 });
+    expect(again.map(view)).toEqual([{ group: 'a', body: '{"group":"a","i":1}', attempt: 2 }]);
+  });
+
+  it('rejects the waiting call when a receive fails, and receives again afterwards', async () => {
+    const { client, transport } = await setup();
+    const realSend = client.send.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    vi.spyOn(client, 'send').mockImplementation((async (command: unknown, ...rest: unknown[]) => {
+      if (command instanceof ReceiveMessageCommand) throw new Error('boom');
+      return realSend(command, ...rest);
+    }) as never);
+    await expect(receive(transport, 'mask')).rejects.toThrow(/boom/);
+    vi.mocked(client.send).mockRestore();
+    await transport.send('mask', [message('a', 1)]);
+    expect((await receive(transport, 'mask')).map(view)).toEqual([
+      { group: 'a', body: '{"group":"a","i":1}', attempt: 1 },
+    ]);
   });
 });

@@ -1,6 +1,10 @@
-// AWS SQS FIFO adapter. It does not use sqs-consumer: that library is a push-style poller
-// (start/stop, a handleMessage callback, delete on success), while `Transport` is pull-based so
-// the one stage runner drives every adapter alike. Each method here is one SQS API call family.
+// AWS SQS FIFO adapter. Receiving goes through sqs-consumer: `Transport` is pull-based so the one
+// stage runner drives every adapter alike, and `SqsReceiver` (sqs-receiver.ts, one per hop queue,
+// made on the first `receive`) turns sqs-consumer's push-style consumers into `receive` calls,
+// holding each consumer until the runner has settled its batch. sqs-consumer never deletes:
+// `ack` does, after the downstream hop or commit is durable, and `ack`, `retry` and `release`
+// tell the receiver that messages are settled. Everything else (send, ack, visibility, depth,
+// the dead-letter queue) is one SQS API call family per method, on the SDK directly.
 import { createHash, randomUUID } from 'node:crypto';
 import {
   type BatchResultErrorEntry,
@@ -17,7 +21,9 @@ import {
   SetQueueAttributesCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { type Logger, pino } from 'pino';
 import type { Config } from '../config.js';
+import { SqsReceiver } from './sqs-receiver.js';
 import {
   type DeadLetter,
   type OutgoingMessage,
@@ -45,8 +51,6 @@ export const SQS_MAX_BODY_BYTES = SQS_MAX_MESSAGE_BYTES - ATTRIBUTE_RESERVE_BYTE
 const MAX_BATCH_ENTRIES = 10;
 /** SendMessageBatch: the sum of its messages' sizes may not exceed the single-message limit. */
 const MAX_BATCH_BYTES = SQS_MAX_MESSAGE_BYTES;
-/** ReceiveMessage long polls for at most 20 s. */
-const MAX_WAIT_SECONDS = 20;
 /** Visibility timeouts range from 0 s to 12 h. */
 const MAX_VISIBILITY_SECONDS = 43_200;
 /** Longest retention SQS allows: 14 days. */
@@ -108,11 +112,12 @@ interface Outgoing {
  * here; with `SQS_CREATE_QUEUES` the queues are created (or updated) first.
  *
  * Pass `options.client` to share a client; otherwise one is built from `SQS_REGION` and
- * `SQS_ENDPOINT` with the default credential chain, and `close()` destroys it.
+ * `SQS_ENDPOINT` with the default credential chain, and `close()` destroys it. `options.log`
+ * receives consumer errors no `receive` call is waiting for (default: a logger at `LOG_LEVEL`).
  */
 export async function createSqsTransport(
   config: Config,
-  options: { client?: SQSClient } = {},
+  options: { client?: SQSClient; log?: Logger } = {},
 ): Promise<Transport> {
   const client =
     options.client ??
@@ -124,7 +129,8 @@ export async function createSqsTransport(
   try {
     const hops = new Map<QueueName, Hop>();
     for (const queue of QUEUES) hops.set(queue, await resolveHop(client, config, queue));
-    return new SqsTransport(client, owned, hops);
+    const log = options.log ?? pino({ level: config.LOG_LEVEL, base: { component: 'sqs-transport' } });
+    return new SqsTransport(client, owned, hops, log);
   } catch (err) {
     if (owned) client.destroy();
     throw err;
@@ -286,6 +292,17 @@ function sentAtOf(m: Message): number {
   return Number.isFinite(own) && own > 0 ? own : Number(m.Attributes?.SentTimestamp ?? 0);
 }
 
+/** A received message in the transport's form; `attempt` is SQS's receive count. */
+function toReceived(m: Message): ReceivedMessage {
+  return {
+    receipt: required(m.ReceiptHandle, 'ReceiptHandle'),
+    group: required(m.Attributes?.MessageGroupId, 'MessageGroupId'),
+    body: m.Body ?? '',
+    attempt: Number(m.Attributes?.ApproximateReceiveCount ?? 1),
+    sentAt: sentAtOf(m),
+  };
+}
+
 function chunks<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -319,11 +336,14 @@ async function settle<E extends { Id: string }>(
 
 class SqsTransport implements Transport {
   readonly kind = 'sqs' as const;
+  private readonly receivers = new Map<QueueName, SqsReceiver>();
+  private closing?: Promise<void>;
 
   constructor(
     private readonly client: SQSClient,
     private readonly owned: boolean,
     private readonly hops: Map<QueueName, Hop>,
+    private readonly log: Logger,
   ) {}
 
   /**
@@ -392,40 +412,49 @@ class SqsTransport implements Transport {
   }
 
   /**
-   * Long polls for up to `waitMs` (whole seconds, at most 20). When `signal` aborts, resolves with
-   * no messages; a message SQS handed out to the aborted poll reappears after `visibilityMs`.
+   * The next batch sqs-consumer receives from the hop's queue (long polling for up to `waitMs`,
+   * in whole seconds, at most 20; `waitMs` 0 is one look), received with `visibilityMs`. When
+   * `signal` aborts, resolves with no messages at once; a batch received for the aborted call is
+   * released. Receive failures reject the call waiting longest.
    */
   async receive(queue: QueueName, options: ReceiveOptions): Promise<ReceivedMessage[]> {
-    const hop = this.hop(queue);
-    if (options.signal?.aborted) return [];
-    let messages: Message[];
-    try {
-      messages = await this.receiveFrom(
-        hop.url,
-        options.max,
-        toSeconds(options.waitMs, MAX_WAIT_SECONDS),
-        toSeconds(options.visibilityMs),
-        options.signal,
-      );
-    } catch (err) {
-      if (options.signal?.aborted) return [];
-      throw err;
-    }
-    return messages.map((m) => ({
-      receipt: required(m.ReceiptHandle, 'ReceiptHandle'),
-      group: required(m.Attributes?.MessageGroupId, 'MessageGroupId'),
-      body: m.Body ?? '',
-      attempt: Number(m.Attributes?.ApproximateReceiveCount ?? 1),
-      sentAt: sentAtOf(m),
-    }));
+    return this.receiver(queue).receive(options);
   }
 
+  /** The hop's receiver, made on first use; its consumers start when a `receive` waits. */
+  private receiver(queue: QueueName): SqsReceiver {
+    let receiver = this.receivers.get(queue);
+    if (receiver) return receiver;
+    if (this.closing) throw new Error('SQS transport is closed');
+    const url = this.hop(queue).url;
+    receiver = new SqsReceiver({
+      client: this.client,
+      queueUrl: url,
+      systemAttributes: SYSTEM_ATTRIBUTES,
+      messageAttributes: [SENT_AT],
+      toReceived,
+      release: (receipts) => this.setVisibility(url, receipts, 0, notInFlight),
+      log: this.log,
+    });
+    this.receivers.set(queue, receiver);
+    return receiver;
+  }
+
+  /** Tells the hop's receiver the caller is done with these messages, whether the call worked or not. */
+  private async settling(queue: QueueName, messages: ReceivedMessage[], call: Promise<void>): Promise<void> {
+    try {
+      await call;
+    } finally {
+      this.receivers.get(queue)?.settled(messages.map((m) => m.receipt));
+    }
+  }
+
+  /** ReceiveMessage on the SDK directly, for the dead-letter queues. */
   private async receiveFrom(
     url: string,
     max: number,
     waitSeconds: number,
     visibilitySeconds: number,
-    signal?: AbortSignal,
   ): Promise<Message[]> {
     const res = await this.client.send(
       new ReceiveMessageCommand({
@@ -439,16 +468,19 @@ class SqsTransport implements Transport {
         // messages back instead of leaving them (and their groups) locked until they time out.
         ReceiveRequestAttemptId: randomUUID(),
       }),
-      signal ? { abortSignal: signal } : {},
     );
     return res.Messages ?? [];
   }
 
   /** Deletes the messages; throws `SqsBatchError` if some could not be deleted. */
   async ack(queue: QueueName, messages: ReceivedMessage[]): Promise<void> {
-    await this.deleteFrom(
-      this.hop(queue).url,
-      messages.map((m) => m.receipt),
+    await this.settling(
+      queue,
+      messages,
+      this.deleteFrom(
+        this.hop(queue).url,
+        messages.map((m) => m.receipt),
+      ),
     );
   }
 
@@ -466,19 +498,21 @@ class SqsTransport implements Transport {
 
   /** Throws `SqsBatchError` for messages no longer in flight (their visibility already ran out). */
   async extend(queue: QueueName, messages: ReceivedMessage[], visibilityMs: number): Promise<void> {
-    await this.setVisibility(
-      this.hop(queue).url,
-      messages.map((m) => m.receipt),
-      toSeconds(visibilityMs),
-    );
+    const receipts = messages.map((m) => m.receipt);
+    await this.setVisibility(this.hop(queue).url, receipts, toSeconds(visibilityMs));
+    this.receivers.get(queue)?.extended(receipts, visibilityMs);
   }
 
   /** Visible again after `delayMs`, rounded up to whole seconds; `0` releases them at once. */
   async retry(queue: QueueName, messages: ReceivedMessage[], delayMs: number): Promise<void> {
-    await this.setVisibility(
-      this.hop(queue).url,
-      messages.map((m) => m.receipt),
-      toSeconds(delayMs),
+    await this.settling(
+      queue,
+      messages,
+      this.setVisibility(
+        this.hop(queue).url,
+        messages.map((m) => m.receipt),
+        toSeconds(delayMs),
+      ),
     );
   }
 
@@ -514,11 +548,15 @@ class SqsTransport implements Transport {
    * already ran out are visible anyway and are not an error.
    */
   async release(queue: QueueName, messages: ReceivedMessage[]): Promise<void> {
-    await this.setVisibility(
-      this.hop(queue).url,
-      messages.map((m) => m.receipt),
-      0,
-      notInFlight,
+    await this.settling(
+      queue,
+      messages,
+      this.setVisibility(
+        this.hop(queue).url,
+        messages.map((m) => m.receipt),
+        0,
+        notInFlight,
+      ),
     );
   }
 
@@ -647,8 +685,16 @@ class SqsTransport implements Transport {
     await this.setVisibility(url, receipts, 0, notInFlight).catch(() => {});
   }
 
-  async close(): Promise<void> {
-    if (this.owned) this.client.destroy();
+  /**
+   * Stops every hop's consumers and waits for them (buffered messages are released first), then
+   * destroys the client if it is ours. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all([...this.receivers.values()].map((r) => r.close()));
+      if (this.owned) this.client.destroy();
+    })();
+    return this.closing;
   }
 
   private hop(queue: QueueName): Hop {

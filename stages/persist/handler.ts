@@ -25,10 +25,10 @@ export function persistStage(forwardToIndex: boolean): Stage<SealedEvent, Persis
         // Staging is private to this connection, so the COPY runs before the tenant locks: a
         // second worker's COPY overlaps this one's INSERT instead of queueing behind it.
         await copyStaging(client, rows);
-        ctx.metrics.copyRows.inc(rows.length);
         await lockTenants(client, tenants);
         return insertFromStaging(client);
       });
+      ctx.metrics.copyRows.inc(rows.length); // committed: a failed transaction copied nothing
       if (!forwardToIndex) return [];
       const byId = new Map(stored.map((s) => [`${s.tenant_id}/${s.id}`, s.seq]));
       return batches
