@@ -56,6 +56,8 @@ export interface TestService {
   config: Config;
   running: Running;
   token(tenant: string, role: Role, sub?: string): Promise<string>;
+  /** Creates a tenant through the API as a platform admin; throws unless it answers 201. */
+  createTenant(id: string, name?: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -79,6 +81,11 @@ export async function startTestService(
     config,
     running,
     token: (tenant, role, sub = `${role}-1`) => signToken(dataDir, config, { tenant, role, sub }),
+    async createTenant(id, name = id) {
+      const platform = await signToken(dataDir, config, { tenant: '*', role: 'admin', sub: 'root' });
+      const res = await http(running.url, 'POST', '/api/v1/tenants', { token: platform, body: { id, name } });
+      if (res.status !== 201) throw new Error(`creating tenant ${id} answered ${res.status}`);
+    },
     async stop() {
       await running.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });

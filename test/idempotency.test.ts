@@ -59,11 +59,7 @@ beforeAll(async () => {
   svc = await startTestService(['ingest', 'mask', 'encrypt', 'persist', 'index']);
   db = new pg.Client({ connectionString: svc.config.DATABASE_URL });
   await db.connect();
-  const platform = await svc.token('*', 'admin', 'root');
-  expect(
-    (await http(svc.url, 'POST', '/api/v1/tenants', { token: platform, body: { id: 'acme', name: 'Acme' } }))
-      .status,
-  ).toBe(201);
+  await svc.createTenant('acme', 'Acme');
   token = await svc.token('acme', 'admin', 'writer');
 });
 afterAll(async () => {
