@@ -39,8 +39,8 @@ export const ConfigSchema = Type.Object({
   QUEUE_MAX_ATTEMPTS: Type.Integer({ default: 5, minimum: 1, maximum: 1000 }),
   /** How long a received message stays invisible to other consumers, in ms. Extended while a batch runs. Default `30000`. */
   QUEUE_VISIBILITY_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 1000 }),
-  /** Messages a stage takes per receive. Default `10` (the SQS maximum). */
-  STAGE_RECEIVE_MAX: Type.Integer({ default: 10, minimum: 1, maximum: 100 }),
+  /** Messages a stage takes per receive (SQS hands out at most 10 per call; the embedded queue also stops at 8 MiB of bodies). Default `50`. */
+  STAGE_RECEIVE_MAX: Type.Integer({ default: 50, minimum: 1, maximum: 100 }),
   /** Concurrent receive loops per stage process. Default `2`. */
   STAGE_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 64 }),
   /** Base retry backoff for a failed batch, in ms (doubles per attempt, jittered). Default `500`. */

@@ -57,6 +57,20 @@ async function rows(queue: QueueName) {
 }
 
 describe('EmbeddedTransport', () => {
+  it('stops a receive at 8 MiB of bodies, but always hands out at least one message', async () => {
+    await reset();
+    const big = (c: string) => c.repeat(4_500_000);
+    await transport.send('mask', [msg('g1', big('a')), msg('g2', big('b')), msg('g3', big('c'))]);
+    const first = await receiveAll('mask', { max: 10 });
+    expect(first.map((m) => m.body[0])).toEqual(['a', 'b']);
+    await transport.ack('mask', first);
+    const second = await receiveAll('mask', { max: 10 });
+    expect(second.map((m) => m.body[0])).toEqual(['c']);
+    await transport.ack('mask', second);
+    await transport.send('mask', [msg('g1', big('d').repeat(2))]); // 9 MB: alone over the budget
+    expect((await receiveAll('mask', { max: 10 })).map((m) => m.body.length)).toEqual([9_000_000]);
+  });
+
   it('stores a send larger than one statement whole, in order, and a resend not again', async () => {
     await reset();
     const messages = Array.from({ length: 2_345 }, (_, i) => msg(`g${i % 7}`, `body ${i}`, `big-${i}`));

@@ -20,6 +20,8 @@ const PER_GROUP = 10;
  * whose first message is beyond the window waits until older messages drain.
  */
 const SCAN_WINDOW = 5000;
+/** Body bytes one receive takes at most (beyond its first message): bounds a batch's memory. */
+const RECEIVE_BYTES = 8 * 1024 * 1024;
 /** Messages per INSERT statement (three parameters each; PostgreSQL allows 65,535). */
 const MAX_SEND_ROWS = 1000;
 /** Fallback poll interval when no NOTIFY arrives (e.g. a missed notification after a reconnect). */
@@ -125,25 +127,34 @@ export class EmbeddedTransport implements Transport {
          SELECT * FROM dead`,
         [queue, this.maxAttempts],
       );
+      // Eligible heads in id order, cut at `max` messages or once RECEIVE_BYTES of bodies are
+      // taken (at least one message): many small messages make one batch, a few large ones do not
+      // exhaust memory.
       const { rows } = await client.query<Row>(
         `WITH heads AS (
            SELECT id FROM (
-             SELECT id, visible_at,
-                    bool_and(visible_at <= now()) OVER w AS prefix_visible,
-                    row_number() OVER w AS rn
-               FROM (SELECT id, group_id, visible_at FROM queue_messages WHERE queue = $1
-                      ORDER BY id LIMIT $5) oldest
-             WINDOW w AS (PARTITION BY group_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-           ) s
-           WHERE prefix_visible AND rn <= $3
-           ORDER BY id LIMIT $2)
+             SELECT id, len, sum(len) OVER (ORDER BY id) AS upto
+               FROM (
+                 SELECT id, len FROM (
+                   SELECT id, octet_length(body) AS len,
+                          bool_and(visible_at <= now()) OVER w AS prefix_visible,
+                          row_number() OVER w AS rn
+                     FROM (SELECT id, group_id, visible_at, body FROM queue_messages WHERE queue = $1
+                            ORDER BY id LIMIT $5) oldest
+                   WINDOW w AS (PARTITION BY group_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                 ) s
+                 WHERE prefix_visible AND rn <= $3
+                 ORDER BY id LIMIT $2
+               ) eligible
+           ) counted
+           WHERE upto - len < $6)
          UPDATE queue_messages m
             SET visible_at = now() + $4 * interval '1 millisecond',
                 attempts = attempts + 1,
                 receipt = gen_random_uuid()
            FROM heads WHERE m.id = heads.id
          RETURNING m.id, m.group_id, m.body, m.attempts, m.sent_at, m.receipt`,
-        [queue, max, PER_GROUP, visibilityMs, SCAN_WINDOW],
+        [queue, max, PER_GROUP, visibilityMs, SCAN_WINDOW, RECEIVE_BYTES],
       );
       await client.query('COMMIT');
       rows.sort((a, b) => Number(a.id) - Number(b.id));
