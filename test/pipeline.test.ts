@@ -98,4 +98,54 @@ describe('pipeline end to end (embedded transport, real PostgreSQL)', () => {
     const named = await http(svc.url, 'GET', '/api/v1/logs?tenant_id=acme', { token: other });
     expect(named.status).toBe(403);
   });
+  it("gives a tenant's sequential requests increasing sequence numbers while other tenants load the pipeline", async () => {
+    const writer = await svc.token('acme', 'admin', 'app');
+    const noisy = await svc.token('globex', 'admin', 'app');
+    const bulk = (tag: string, n: number) => ({
+      events: Array.from({ length: n }, (_, i) => ({
+        action: 'CREATE',
+        resource_type: tag,
+        resource_id: String(i),
+      })),
+    });
+    // Background load in another tenant, concurrent with every acme request.
+    let loading = true;
+    const load = (async () => {
+      while (loading) {
+        await Promise.all(
+          Array.from({ length: 4 }, () =>
+            http(svc.url, 'POST', '/api/v1/logs/bulk', { token: noisy, body: bulk('noise', 200) }),
+          ),
+        );
+      }
+    })();
+    const requests = 25;
+    for (let r = 0; r < requests; r++) {
+      const res = await http(svc.url, 'POST', '/api/v1/logs/bulk', {
+        token: writer,
+        body: bulk(`ordered-${r}`, 40),
+      });
+      expect(res.status).toBe(202);
+    }
+    loading = false;
+    await load;
+    const db = new pg.Client({ connectionString: svc.config.DATABASE_URL });
+    await db.connect();
+    try {
+      const rows = await eventually(async () => {
+        const { rows } = await db.query<{ resource_type: string; resource_id: string }>(
+          `SELECT resource_type, resource_id FROM events
+            WHERE tenant_id = 'acme' AND resource_type LIKE 'ordered-%' ORDER BY seq`,
+        );
+        return rows.length === requests * 40 ? rows : undefined;
+      }, 60_000);
+      // Acknowledged order is stored order: request by request, and within a request.
+      const expected = Array.from({ length: requests }, (_, r) =>
+        Array.from({ length: 40 }, (_, i) => `ordered-${r}/${i}`),
+      ).flat();
+      expect(rows.map((row) => `${row.resource_type}/${row.resource_id}`)).toEqual(expected);
+    } finally {
+      await db.end();
+    }
+  });
 });
