@@ -42,6 +42,35 @@ const OPTIONAL = [
 
 /** Turns a row into the API shape, opening the sealed fields with the tenant's key. */
 export async function decodeRow(keyring: TenantKeyring, row: EventRow): Promise<StoredEvent> {
+  const key = row.sealed ? (await keyring.key(row.tenant_id, row.key_id)).key : undefined;
+  return decodeWith(row, key);
+}
+
+/**
+ * `decodeRow` for many rows: each distinct data key is looked up once, and the returned function
+ * decodes any of `rows` synchronously. An export decodes a million rows, and a promise (and a
+ * keyring lookup) per row was a large share of its CPU time; decoding row by row as they are
+ * formatted also lets each event be garbage as soon as its text is written.
+ */
+export async function rowDecoder(
+  keyring: TenantKeyring,
+  rows: EventRow[],
+): Promise<(row: EventRow) => StoredEvent> {
+  const keys = new Map<string, Buffer>();
+  for (const row of rows) {
+    const id = `${row.tenant_id}/${row.key_id}`;
+    if (row.sealed && !keys.has(id)) keys.set(id, (await keyring.key(row.tenant_id, row.key_id)).key);
+  }
+  return (row) => decodeWith(row, keys.get(`${row.tenant_id}/${row.key_id}`));
+}
+
+/** Every row of `rows`, decoded (see `rowDecoder`). */
+export async function decodeRows(keyring: TenantKeyring, rows: EventRow[]): Promise<StoredEvent[]> {
+  return rows.map(await rowDecoder(keyring, rows));
+}
+
+/** Decodes one row; `key` is the data key of its (tenant, key_id), needed when it is sealed. */
+function decodeWith(row: EventRow, key: Buffer | undefined): StoredEvent {
   const event: StoredEvent = {
     tenant_id: row.tenant_id,
     id: row.id,
@@ -57,7 +86,7 @@ export async function decodeRow(keyring: TenantKeyring, row: EventRow): Promise<
     if (v !== null) event[k] = v;
   }
   if (row.sealed) {
-    const { key } = await keyring.key(row.tenant_id, row.key_id);
+    if (!key) throw new Error(`no data key for ${row.tenant_id}/${row.key_id}`);
     const opened = JSON.parse(open(key, row.sealed, sealAad(row.tenant_id, row.id)).toString()) as Pick<
       StoredEvent,
       'before' | 'after' | 'metadata'

@@ -1,7 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { recordRequestRead } from '../infra/audit/request.js';
 import { readScope } from '../infra/auth/access.js';
 import type { Context } from '../infra/context.js';
 import { ErrorBody, HttpError } from '../infra/http/errors.js';
@@ -12,7 +10,7 @@ import { getEvent, searchEvents } from './events.js';
 import { exportEvents } from './export.js';
 import { EXPORT_FORMATS, exportFilename } from './export-format.js';
 import { ExportQuery, SearchQuery } from './filters.js';
-import { parseQuery, resolveFilters } from './search-request.js';
+import { audited, prepareRead } from './read.js';
 
 const errors = {
   400: ErrorBody,
@@ -27,14 +25,10 @@ const RequestIdHeader = {
   'x-request-id': Type.String({ description: 'Request id; the self-audit event of this read carries it' }),
 };
 
-/** Every read response names its request id, so a caller can find the read's own audit event. */
-function tagRequest(request: FastifyRequest, reply: FastifyReply): void {
-  reply.header('x-request-id', request.id);
-}
-
 /**
- * Read API: search, export and get. Each route resolves its scope through `readScope`, records
- * the read (self-audit, fail closed) and only then reads, through `withTenantScope`.
+ * Read API: search, export and get. Each route resolves its scope through `readScope` and reads
+ * through `withTenantScope` while its self-audit event is queued (`audited`, fail closed: no
+ * data leaves unless the read was recorded).
  * `/logs/export` is a static route, which find-my-way always prefers to the `/logs/:id`
  * parametric one, whatever the registration order.
  */
@@ -72,18 +66,14 @@ export function queryRoutes(ctx: Context) {
           },
         },
       },
-      async (request, reply) => {
-        const scope = readScope(request.principal, request.query.tenant_id);
-        const parsed = parseQuery(request.query);
-        await recordRequestRead(ctx, request, {
-          tenantId: scope.tenantId,
-          action: 'VIEW',
-          operation: 'search',
-        });
-        tagRequest(request, reply);
-        const filters = await resolveFilters(ctx, scope.tenantId, parsed);
-        return searchEvents(ctx, scope, { ...parsed, filters, limit: request.query.limit });
-      },
+      async (request, reply) =>
+        prepareRead(ctx, request, reply, request.query, { action: 'VIEW', operation: 'search' }, (read) =>
+          searchEvents(ctx, read.scope, {
+            ...read.parsed,
+            filters: read.filters,
+            limit: request.query.limit,
+          }),
+        ),
     );
 
     app.get(
@@ -118,17 +108,20 @@ export function queryRoutes(ctx: Context) {
         },
       },
       async (request, reply) => {
-        const scope = readScope(request.principal, request.query.tenant_id);
-        const parsed = parseQuery(request.query);
-        await recordRequestRead(ctx, request, {
-          tenantId: scope.tenantId,
-          action: 'EXPORT',
-          operation: 'export',
-        });
-        tagRequest(request, reply);
-        const filters = await resolveFilters(ctx, scope.tenantId, parsed);
         const format = EXPORT_FORMATS[request.query.format];
-        const body = await exportEvents(ctx, scope, filters, parsed.mode, format);
+        const { scope, body } = await prepareRead(
+          ctx,
+          request,
+          reply,
+          request.query,
+          { action: 'EXPORT', operation: 'export' },
+          async (read) => ({
+            scope: read.scope,
+            body: await exportEvents(ctx, read.scope, read.filters, read.parsed.mode, format),
+          }),
+          // Unaudited: the body (and its transaction) is dropped before a byte of it is sent.
+          (unsent) => unsent.body.destroy(),
+        );
         exports.add(body);
         body.once('close', () => exports.delete(body));
         reply
@@ -157,14 +150,13 @@ export function queryRoutes(ctx: Context) {
       },
       async (request, reply) => {
         const scope = readScope(request.principal, request.query.tenant_id);
-        await recordRequestRead(ctx, request, {
-          tenantId: scope.tenantId,
-          action: 'VIEW',
-          operation: 'get',
-          resourceId: request.params.id,
-        });
-        tagRequest(request, reply);
-        const event = await getEvent(ctx, scope, request.params.id);
+        const event = await audited(
+          ctx,
+          request,
+          reply,
+          { tenantId: scope.tenantId, action: 'VIEW', operation: 'get', resourceId: request.params.id },
+          () => getEvent(ctx, scope, request.params.id),
+        );
         if (!event) throw new HttpError(404, 'not_found', 'no such event');
         return event;
       },

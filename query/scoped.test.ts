@@ -107,6 +107,20 @@ describe('withTenantScope (row-level security)', () => {
     }
   });
 
+  it('runs every query as the reader, before and after a key match as the owner', async () => {
+    const role = async (tx: Parameters<Parameters<typeof withTenantScope>[2]>[0]) =>
+      (await tx.query<{ r: string }>('SELECT current_user AS r')).rows[0]!.r;
+    const roles = await withTenantScope({ pool }, { tenantId: 'acme' }, async (tx) => {
+      const first = await role(tx);
+      await tx.keys(buildWhere(tx.scope, {}), 'time-desc', 1);
+      const afterKeys = await role(tx);
+      const next = await tx.keyCursor(buildWhere(tx.scope, {}), 'seq-asc');
+      await next(1);
+      return [first, afterKeys, await role(tx)];
+    });
+    expect(roles).toEqual([READER_ROLE, READER_ROLE, READER_ROLE]);
+  });
+
   it('refuses a WHERE clause built for another scope', async () => {
     await expect(
       withTenantScope({ pool }, { tenantId: 'globex' }, (tx) =>

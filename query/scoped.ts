@@ -41,8 +41,9 @@ export interface TenantTx {
 /**
  * Runs `fn` in a read-only transaction scoped to one tenant: the one helper every read path
  * (get, search, correlation, export) uses. Inside it:
- * - the session runs as `auditlog_reader` (`SET LOCAL ROLE`), which may only SELECT, and only
- *   through the row-level-security policies of migration 002;
+ * - every statement of `query` runs as `auditlog_reader` (`set_config('role', …, true)`, i.e.
+ *   `SET LOCAL ROLE`), which may only SELECT, and only through the row-level-security policies of
+ *   migration 002;
  * - `auditlog.tenant` / `auditlog.user` are set transaction-locally, so the policies see the scope.
  * Both end with the transaction, so a pooled connection never carries them into a writer's work.
  * REPEATABLE READ gives an export one snapshot across all its statements.
@@ -56,6 +57,13 @@ export interface TenantTx {
  * then read with `query`, under RLS. A bug that dropped the tenant from the match could produce
  * another tenant's positions, but never its data: the row read filters them out.
  *
+ * Round trips: every statement is a network round trip and reads are latency-bound, so the role
+ * is switched lazily, only when the next statement needs the other one: a search is BEGIN, keys
+ * (owner), one statement that sets the scope and enters the reader role, rows, COMMIT. `query`
+ * never sends a statement without entering the reader role first. COMMIT of a read-only
+ * transaction cannot change what was read, so the result is returned without waiting for it; the
+ * connection goes back to the pool once it has ended (or is discarded if it failed).
+ *
  * This is a guard against mistakes in our own SQL, not a sandbox: all SQL here is ours and
  * parameterized, and the owner role can always `RESET ROLE`.
  */
@@ -65,24 +73,23 @@ export async function withTenantScope<T>(
   fn: (tx: TenantTx) => Promise<T>,
 ): Promise<T> {
   const client = await ctx.pool.connect();
-  let broken: Error | undefined;
+  let result: T;
   try {
-    await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL ROLE ${READER_ROLE}`);
-    await client.query(
-      `SELECT set_config('auditlog.tenant', $1, true), set_config('auditlog.user', $2, true)`,
-      [scope.tenantId, scope.userId ?? ''],
-    );
-    const result = await fn(tenantTx(client, scope));
-    await client.query('COMMIT');
-    return result;
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    result = await fn(tenantTx(client, scope));
   } catch (err) {
+    let broken: Error | undefined;
     await client.query('ROLLBACK').catch((rollbackErr: Error) => {
       broken = rollbackErr; // the connection is unusable: the pool must discard it
     });
-    throw err;
-  } finally {
     client.release(broken);
+    throw err;
   }
+  client.query('COMMIT').then(
+    () => client.release(),
+    (err: Error) => client.release(err),
+  );
+  return result;
 }
 
 function tenantTx(client: pg.PoolClient, scope: ReadScope): TenantTx {
@@ -95,27 +102,39 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope): TenantTx {
       throw new Error('WHERE clause was built for a different scope');
     }
   };
-  /** Runs `fn` as the owner role, then switches back to the reader whatever happens. */
-  const asOwner = async <T>(fn: () => Promise<T>): Promise<T> => {
+  // The transaction starts as the owner (the session role), without the scope settings.
+  let reader = false;
+  /** Sets the scope and enters the reader role, in one statement (values as parameters). */
+  const asReader = async () => {
+    if (reader) return;
+    await client.query(
+      `SELECT set_config('auditlog.tenant', $1, true), set_config('auditlog.user', $2, true),
+              set_config('role', $3, true)`,
+      [scope.tenantId, scope.userId ?? '', READER_ROLE],
+    );
+    reader = true;
+  };
+  /** Back to the owner role for a match; the next `query` switches to the reader again. */
+  const asOwner = async () => {
+    if (!reader) return;
+    // Cleared first: if the statement fails, the transaction is aborted and nothing else runs.
+    reader = false;
     await client.query('SET LOCAL ROLE NONE');
-    try {
-      return await fn();
-    } finally {
-      await client.query(`SET LOCAL ROLE ${READER_ROLE}`);
-    }
   };
   let cursors = 0;
   return {
     scope,
-    query: (sql, params) => client.query(sql, params),
+    async query(sql, params) {
+      await asReader();
+      return client.query(sql, params);
+    },
     async keys(where, mode, limit) {
       check(where);
       const n = where.params.length;
-      const { rows } = await asOwner(() =>
-        client.query<RowKey>(
-          `SELECT ${KEY_COLUMNS} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]} LIMIT $${n + 1}`,
-          [...where.params, limit],
-        ),
+      await asOwner();
+      const { rows } = await client.query<RowKey>(
+        `SELECT ${KEY_COLUMNS} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]} LIMIT $${n + 1}`,
+        [...where.params, limit],
       );
       return rows;
     },
@@ -123,12 +142,11 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope): TenantTx {
       check(where);
       const name = `scoped_keys_${++cursors}`;
       // The cursor's query is planned and permission-checked at DECLARE, as the owner; FETCH
-      // only pulls from it, so it can run in the reader role.
-      await asOwner(() =>
-        client.query(
-          `DECLARE ${name} NO SCROLL CURSOR FOR SELECT ${KEY_COLUMNS} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]}`,
-          where.params,
-        ),
+      // only pulls from it, so it runs in whichever role is current (normally the reader).
+      await asOwner();
+      await client.query(
+        `DECLARE ${name} NO SCROLL CURSOR FOR SELECT ${KEY_COLUMNS} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]}`,
+        where.params,
       );
       return async (count: number) => {
         const { rows } = await client.query<RowKey>(`FETCH ${Math.max(1, Math.floor(count))} FROM ${name}`);

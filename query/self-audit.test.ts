@@ -155,6 +155,35 @@ describe('self-audit of reads', () => {
     }
   });
 
+  it('withholds the data when the audit fails after the read itself has finished', async () => {
+    // The read runs while its audit event is queued: a late failure must still win.
+    const original = svc.ctx.enqueue.enqueue;
+    svc.ctx.enqueue.enqueue = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      throw new Error('queue down');
+    };
+    try {
+      const token = await svc.token('acme', 'admin', 'adm-3');
+      for (const url of [
+        '/api/v1/logs',
+        `/api/v1/logs/${eventId}`,
+        '/api/v1/logs/export?format=csv',
+        '/api/v1/logs/stats',
+      ]) {
+        const res = await http(svc.url, 'GET', url, { token });
+        expect(res.status).toBe(503);
+        expect(res.body).toEqual({
+          error: { code: 'audit_unavailable', message: 'the read could not be audited; retry later' },
+        });
+      }
+    } finally {
+      svc.ctx.enqueue.enqueue = original;
+    }
+    // The dropped export released its connection: reads still work.
+    const token = await svc.token('acme', 'admin', 'adm-3');
+    expect((await http(svc.url, 'GET', '/api/v1/logs/export?format=csv', { token })).status).toBe(200);
+  });
+
   it('answers 404 for a platform read of a tenant that does not exist (nothing to record it in)', async () => {
     const platform = await svc.token('*', 'admin', 'root');
     const res = await http(svc.url, 'GET', '/api/v1/logs?tenant_id=nosuch', { token: platform });

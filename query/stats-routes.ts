@@ -1,9 +1,9 @@
 import Type from 'typebox';
-import { recordRequestRead } from '../infra/audit/request.js';
 import { readScope } from '../infra/auth/access.js';
 import type { Context } from '../infra/context.js';
 import { ErrorBody } from '../infra/http/errors.js';
 import type { App } from '../infra/http/server.js';
+import { audited } from './read.js';
 import { computeStats, resolveRange, StatsQuery, StatsResponse } from './stats.js';
 
 const errors = {
@@ -50,14 +50,14 @@ export function statsRoutes(ctx: Context) {
         const scope = readScope(request.principal, request.query.tenant_id);
         // Range errors are the caller's: answer them before recording a read that did not happen.
         resolveRange(request.query, Date.now());
-        // Self-audit before any data is read; fails closed (503) when the read cannot be recorded.
-        await recordRequestRead(ctx, request, {
-          tenantId: scope.tenantId,
-          action: 'VIEW',
-          operation: 'stats',
-        });
-        reply.header('x-request-id', request.id);
-        return computeStats(ctx, scope, request.query);
+        // Self-audit queued while the stats are read; fails closed (503) when it cannot be recorded.
+        return audited(
+          ctx,
+          request,
+          reply,
+          { tenantId: scope.tenantId, action: 'VIEW', operation: 'stats' },
+          () => computeStats(ctx, scope, request.query),
+        );
       },
     );
   };

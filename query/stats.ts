@@ -208,61 +208,66 @@ function split(range: StatsRange) {
   };
 }
 
-/** Tenant-wide stats from the rollups (migration 003): reads O(buckets × distinct values), never events. */
+/**
+ * Tenant-wide stats from the rollups (migration 003): reads O(buckets × distinct values), never
+ * events, through the covering indexes of migration 004 (index-only scans). One statement, so one
+ * round trip: the series, the three breakdowns and the top users come back as rows tagged by
+ * `part`.
+ */
 async function tenantTally(db: TenantTx, tenantId: string, range: StatsRange, top: number) {
   const t = emptyTally();
   const s = split(range);
-  const series = await db.query<{ ms: string; n: string }>(
-    `SELECT (extract(epoch FROM date_trunc($2, bucket, 'UTC')) * 1000)::int8 AS ms, sum(count)::int8 AS n
-       FROM rollup_totals_hourly
-      WHERE tenant_id = $1 AND bucket >= $3::timestamptz AND bucket < $4::timestamptz
-      GROUP BY 1`,
-    [tenantId, range.interval, s.from, s.to],
-  );
-  for (const r of series.rows) add(t.series, Number(r.ms), Number(r.n));
-
-  // One pass over the rollup rows, three groupings; grouping() tells them apart (bit 2 = severity,
-  // bit 1 = action, bit 0 = resource_type, set when the column is NOT a grouping column).
-  const dims = await db.query<{
-    g: number;
-    severity: string;
-    action: string;
-    resource_type: string;
+  // grouping() tells the breakdowns apart (bit 2 = severity, bit 1 = action, bit 0 =
+  // resource_type, set when the column is NOT a grouping column).
+  const { rows } = await db.query<{
+    part: 's' | 'd' | 'u';
+    g: number | null;
+    a: string;
+    b: string;
+    c: string;
     n: string;
   }>(
-    `SELECT grouping(severity, action, resource_type) AS g, severity, action, resource_type, sum(count)::int8 AS n
-       FROM (SELECT severity, action, resource_type, count FROM rollup_dims_daily
-              WHERE tenant_id = $1 AND bucket >= $2::timestamptz AND bucket < $3::timestamptz
-             UNION ALL
-             SELECT severity, action, resource_type, count FROM rollup_dims_hourly
-              WHERE tenant_id = $1 AND bucket >= $4::timestamptz AND bucket < $2::timestamptz
-             UNION ALL
-             SELECT severity, action, resource_type, count FROM rollup_dims_hourly
-              WHERE tenant_id = $1 AND bucket >= $3::timestamptz AND bucket < $5::timestamptz) x
-      GROUP BY GROUPING SETS ((severity), (action), (resource_type))`,
-    [tenantId, s.dayStart, s.dayEnd, s.from, s.to],
+    `WITH series AS (
+       SELECT (extract(epoch FROM date_trunc($2, bucket, 'UTC')) * 1000)::int8 AS ms, sum(count)::int8 AS n
+         FROM rollup_totals_hourly
+        WHERE tenant_id = $1 AND bucket >= $3::timestamptz AND bucket < $4::timestamptz
+        GROUP BY 1
+     ), dims AS (
+       SELECT grouping(severity, action, resource_type) AS g, severity, action, resource_type, sum(count)::int8 AS n
+         FROM (SELECT severity, action, resource_type, count FROM rollup_dims_daily
+                WHERE tenant_id = $1 AND bucket >= $5::timestamptz AND bucket < $6::timestamptz
+               UNION ALL
+               SELECT severity, action, resource_type, count FROM rollup_dims_hourly
+                WHERE tenant_id = $1 AND bucket >= $3::timestamptz AND bucket < $5::timestamptz
+               UNION ALL
+               SELECT severity, action, resource_type, count FROM rollup_dims_hourly
+                WHERE tenant_id = $1 AND bucket >= $6::timestamptz AND bucket < $4::timestamptz) x
+        GROUP BY GROUPING SETS ((severity), (action), (resource_type))
+     ), users AS (
+       SELECT user_id, sum(count)::int8 AS n
+         FROM (SELECT user_id, count FROM rollup_users_daily
+                WHERE tenant_id = $1 AND bucket >= $5::timestamptz AND bucket < $6::timestamptz
+               UNION ALL
+               SELECT user_id, count FROM rollup_users_hourly
+                WHERE tenant_id = $1 AND bucket >= $3::timestamptz AND bucket < $5::timestamptz
+               UNION ALL
+               SELECT user_id, count FROM rollup_users_hourly
+                WHERE tenant_id = $1 AND bucket >= $6::timestamptz AND bucket < $4::timestamptz) x
+        GROUP BY user_id ORDER BY n DESC, user_id LIMIT $7
+     )
+     SELECT 's' AS part, NULL::int AS g, ms::text AS a, NULL AS b, NULL AS c, n FROM series
+     UNION ALL SELECT 'd', g, severity, action, resource_type, n FROM dims
+     UNION ALL SELECT 'u', NULL, user_id, NULL, NULL, n FROM users`,
+    [tenantId, range.interval, s.from, s.to, s.dayStart, s.dayEnd, top],
   );
-  for (const r of dims.rows) {
+  for (const r of rows) {
     const n = Number(r.n);
-    if (r.g === 3) add(t.severity, r.severity, n);
-    else if (r.g === 5) add(t.action, r.action, n);
-    else if (r.g === 6) add(t.resourceType, r.resource_type, n);
+    if (r.part === 's') add(t.series, Number(r.a), n);
+    else if (r.part === 'u') add(t.users, r.a, n);
+    else if (r.g === 3) add(t.severity, r.a, n);
+    else if (r.g === 5) add(t.action, r.b, n);
+    else if (r.g === 6) add(t.resourceType, r.c, n);
   }
-
-  const users = await db.query<{ user_id: string; n: string }>(
-    `SELECT user_id, sum(count)::int8 AS n
-       FROM (SELECT user_id, count FROM rollup_users_daily
-              WHERE tenant_id = $1 AND bucket >= $2::timestamptz AND bucket < $3::timestamptz
-             UNION ALL
-             SELECT user_id, count FROM rollup_users_hourly
-              WHERE tenant_id = $1 AND bucket >= $4::timestamptz AND bucket < $2::timestamptz
-             UNION ALL
-             SELECT user_id, count FROM rollup_users_hourly
-              WHERE tenant_id = $1 AND bucket >= $3::timestamptz AND bucket < $5::timestamptz) x
-      GROUP BY user_id ORDER BY n DESC, user_id LIMIT $6`,
-    [tenantId, s.dayStart, s.dayEnd, s.from, s.to, top],
-  );
-  for (const r of users.rows) add(t.users, r.user_id, Number(r.n));
   return t;
 }
 

@@ -10,8 +10,10 @@ export type RequestRead = Pick<ReadRecord, 'tenantId' | 'action' | 'operation' |
 
 /**
  * Records the read of an HTTP request (see `recordRead`): the caller, the fastify request id,
- * the query string as filters, and the caller's address and user agent. Call it after the scope
- * is resolved and before any data is read. Stats and other read routes use this too.
+ * the query string as filters, and the caller's address and user agent. Call it once the scope
+ * is resolved, and return no data before it resolves: query/read.ts `audited` runs it alongside
+ * the read and withholds the result until the event is queued. Stats and other read routes use
+ * this too.
  */
 export function recordRequestRead(
   ctx: Pick<Context, 'enqueue' | 'tenants' | 'log'>,

@@ -13,7 +13,9 @@ import { uuidv7 } from '../uuid.js';
  *   masked, encrypted, sequenced and protected exactly like any other event. Like every event it
  *   cannot be erased by the tenant: the API has no delete endpoint.
  * - It is recorded before any data is returned, and a read whose audit event cannot be enqueued
- *   fails with 503 `audit_unavailable`: unaudited data never leaves (fail closed).
+ *   fails with 503 `audit_unavailable`: unaudited data never leaves (fail closed). The read itself
+ *   may run while the event is being queued (query/read.ts `audited`); its result is held back,
+ *   and dropped on failure, until the enqueue resolves.
  * - No feedback loop: only a request from a caller creates a read event, one per request (one per
  *   stream subscription, never one per delivered event), and no pipeline stage reads audit data.
  *   Reading the read events creates one more event, for that one request, and nothing else.
