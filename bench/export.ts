@@ -2,7 +2,9 @@
  * `npm run bench -- export [--quick] [--rows N]`: loads N events (default 1M) into one tenant with
  * the fast loader, then streams `GET /api/v1/logs/export` as CSV and as NDJSON from a query daemon
  * process, reporting rows/s and that process's peak RSS (VmHWM from /proc, reset before each
- * format). Skipped when this build has no export endpoint.
+ * format). Skipped when this build has no export endpoint. The daemon runs with the heap cap
+ * docker-compose.yml gives the query service (`QUERY_NODE_OPTIONS`): an export's working set is a
+ * chunk or two, and without a cap V8 lets garbage pile up to well past 100 MB before collecting.
  */
 import { performance } from 'node:perf_hooks';
 import { parseBenchArgs } from './lib/cli.js';
@@ -16,6 +18,8 @@ const OPTIONS = {
   rows: { full: 1_000_000, quick: 50_000, help: 'events to load and export' },
 };
 const TENANT = 'export';
+/** As in docker-compose.yml's query service. */
+const QUERY_NODE_OPTIONS = '--max-old-space-size=128';
 const FORMATS = ['csv', 'ndjson'] as const;
 const MB = 1024 * 1024;
 
@@ -42,7 +46,7 @@ export async function runExport(argv: string[]): Promise<number> {
   note(`loaded at ${fmt(loaded.eventsPerSecond)} events/s`);
 
   // The query service alone, as deployed behind the ALB's read rules.
-  const daemon = await env.daemon('query');
+  const daemon = await env.daemon('query', { NODE_OPTIONS: QUERY_NODE_OPTIONS });
   await daemon.start();
   const client = new HttpClient(daemon.url, 2);
   const token = await env.token(TENANT, 'auditor', 'bench-auditor');

@@ -113,7 +113,7 @@ export async function createDaemon(names: string, env: Record<string, string>): 
 
 /** Only what a child needs from our environment: never our DATABASE_URL or PORT by accident. */
 function inherited(): Record<string, string> {
-  const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ'];
+  const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'NODE_OPTIONS'];
   const env: Record<string, string> = {};
   for (const k of keep) if (process.env[k] !== undefined) env[k] = process.env[k]!;
   return env;
