@@ -31,8 +31,8 @@ export const ConfigSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   /** Port of the embedded PostgreSQL (only when `DATABASE_URL` is unset). Default `54329`. */
   EMBEDDED_PG_PORT: Type.Integer({ default: 54329, minimum: 1, maximum: 65535 }),
-  /** Connections per process in the PostgreSQL pool. Default `10`. */
-  PG_POOL_MAX: Type.Integer({ default: 10, minimum: 2, maximum: 200 }),
+  /** Connections per process in the PostgreSQL pool (reads wait for one while the stages of the same process hold theirs). Default `20`. */
+  PG_POOL_MAX: Type.Integer({ default: 20, minimum: 2, maximum: 200 }),
   /** Queue transport between stages: `embedded` (PostgreSQL-backed, durable) or `sqs`. Default `embedded`. */
   TRANSPORT: Type.Union([Type.Literal('embedded'), Type.Literal('sqs')], { default: 'embedded' }),
   /** Delivery attempts before a message is dead-lettered. Default `5`. */

@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
-/** Items handled between two yields to the event loop: ~10 ms of stage work per slice. */
-export const SLICE_ITEMS = 256;
+/** Items handled between two yields to the event loop: a few ms of stage work per slice. */
+export const SLICE_ITEMS = 64;
 
 /**
  * `items.map(fn)`, yielding to the event loop after every `slice` items. A stage handles

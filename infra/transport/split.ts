@@ -4,11 +4,13 @@ import type { OutgoingMessage, QueueName, Transport } from './types.js';
 
 /**
  * Largest message body per adapter. SQS FIFO takes 1 MiB per message (since 2025; it was 256 KiB);
- * we keep headroom for attributes. The embedded queue could take more, but big rows make every
- * redelivery expensive, so it uses the same order of size.
+ * we keep headroom for attributes. The embedded queue could take more, but a message is parsed in
+ * one synchronous step (a 2 MiB body blocks the event loop for tens of ms, holding up requests
+ * served by the same process), and a receive takes many messages anyway (up to 8 MiB), so its
+ * messages stay small.
  */
 export const MAX_BODY_BYTES: Record<Transport['kind'], number> = {
-  embedded: 2 * 1024 * 1024,
+  embedded: 512 * 1024,
   sqs: 1024 * 1024 - 16 * 1024,
 };
 

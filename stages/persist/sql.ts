@@ -58,7 +58,7 @@ function row(e: SealedEvent, ord: number): string {
 export async function copyStaging(client: pg.ClientBase, events: SealedEvent[]): Promise<void> {
   await client.query(STAGING);
   const stream = client.query(copyFrom('COPY persist_staging FROM STDIN'));
-  const CHUNK = 500;
+  const CHUNK = 200;
   async function* lines() {
     for (let i = 0; i < events.length; i += CHUNK) {
       if (i > 0) await nextTurn(); // let waiting requests in (see infra/slices.ts)
