@@ -42,12 +42,7 @@ describe('OpenSearch path end to end (recording connection)', () => {
           : undefined,
     });
     setSearchIndex(svc.ctx, recorder.index);
-    const platform = await svc.token('*', 'admin', 'root');
-    for (const id of ['acme', 'globex']) {
-      expect(
-        (await http(svc.url, 'POST', '/api/v1/tenants', { token: platform, body: { id, name: id } })).status,
-      ).toBe(201);
-    }
+    for (const id of ['acme', 'globex']) await svc.createTenant(id);
   });
   afterAll(async () => {
     if (svc) await closeSearchIndex(svc.ctx);

@@ -21,6 +21,23 @@ async function auditOf(tenant: string, requestId: string) {
   });
 }
 
+/** With the audit queue failing as `enqueue` does, every read of `urls` is refused with 503. */
+async function expectUnauditable(enqueue: () => Promise<void>, token: string, urls: string[]) {
+  const original = svc.ctx.enqueue.enqueue;
+  svc.ctx.enqueue.enqueue = enqueue;
+  try {
+    for (const url of urls) {
+      const res = await http(svc.url, 'GET', url, { token });
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({
+        error: { code: 'audit_unavailable', message: 'the read could not be audited; retry later' },
+      });
+    }
+  } finally {
+    svc.ctx.enqueue.enqueue = original;
+  }
+}
+
 beforeAll(async () => {
   svc = await startTestService([...QUERY_DAEMONS]);
   await createTenants(svc, ['acme', 'globex']);
@@ -137,48 +154,25 @@ describe('self-audit of reads', () => {
   });
 
   it('refuses a read with 503 when it cannot be audited, and returns no data', async () => {
-    const original = svc.ctx.enqueue.enqueue;
-    svc.ctx.enqueue.enqueue = async () => {
-      throw new Error('queue down');
-    };
-    try {
-      const token = await svc.token('acme', 'admin', 'adm-2');
-      for (const url of ['/api/v1/logs', `/api/v1/logs/${eventId}`, '/api/v1/logs/export?format=ndjson']) {
-        const res = await http(svc.url, 'GET', url, { token });
-        expect(res.status).toBe(503);
-        expect(res.body).toEqual({
-          error: { code: 'audit_unavailable', message: 'the read could not be audited; retry later' },
-        });
-      }
-    } finally {
-      svc.ctx.enqueue.enqueue = original;
-    }
+    await expectUnauditable(
+      async () => {
+        throw new Error('queue down');
+      },
+      await svc.token('acme', 'admin', 'adm-2'),
+      ['/api/v1/logs', `/api/v1/logs/${eventId}`, '/api/v1/logs/export?format=ndjson'],
+    );
   });
 
   it('withholds the data when the audit fails after the read itself has finished', async () => {
     // The read runs while its audit event is queued: a late failure must still win.
-    const original = svc.ctx.enqueue.enqueue;
-    svc.ctx.enqueue.enqueue = async () => {
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      throw new Error('queue down');
-    };
-    try {
-      const token = await svc.token('acme', 'admin', 'adm-3');
-      for (const url of [
-        '/api/v1/logs',
-        `/api/v1/logs/${eventId}`,
-        '/api/v1/logs/export?format=csv',
-        '/api/v1/logs/stats',
-      ]) {
-        const res = await http(svc.url, 'GET', url, { token });
-        expect(res.status).toBe(503);
-        expect(res.body).toEqual({
-          error: { code: 'audit_unavailable', message: 'the read could not be audited; retry later' },
-        });
-      }
-    } finally {
-      svc.ctx.enqueue.enqueue = original;
-    }
+    await expectUnauditable(
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        throw new Error('queue down');
+      },
+      await svc.token('acme', 'admin', 'adm-3'),
+      ['/api/v1/logs', `/api/v1/logs/${eventId}`, '/api/v1/logs/export?format=csv', '/api/v1/logs/stats'],
+    );
     // The dropped export released its connection: reads still work.
     const token = await svc.token('acme', 'admin', 'adm-3');
     expect((await http(svc.url, 'GET', '/api/v1/logs/export?format=csv', { token })).status).toBe(200);

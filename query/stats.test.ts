@@ -124,11 +124,7 @@ describe('GET /api/v1/logs/stats (rollups maintained by persist)', () => {
     svc = await startTestService(['ingest', 'mask', 'encrypt', 'persist', 'query'], {
       STATS_USER_MAX_EVENTS: '20',
     });
-    const platform = await svc.token('*', 'admin', 'root');
-    for (const id of ['acme', 'globex', 'initech']) {
-      const res = await http(svc.url, 'POST', '/api/v1/tenants', { token: platform, body: { id, name: id } });
-      expect(res.status).toBe(201);
-    }
+    for (const id of ['acme', 'globex', 'initech']) await svc.createTenant(id);
     for (const [tenant, events] of [
       ['acme', acme],
       ['globex', globex],

@@ -8,11 +8,7 @@ import { eventually, http, type TestService } from '../test/harness.js';
 export const QUERY_DAEMONS = ['ingest', 'mask', 'encrypt', 'persist', 'query'] as const;
 
 export async function createTenants(svc: TestService, ids: string[]): Promise<void> {
-  const platform = await svc.token('*', 'admin', 'root');
-  for (const id of ids) {
-    const res = await http(svc.url, 'POST', '/api/v1/tenants', { token: platform, body: { id, name: id } });
-    expect(res.status).toBe(201);
-  }
+  for (const id of ids) await svc.createTenant(id);
 }
 
 /** Posts events through the bulk API (in requests of 1,000) and returns their ids in order. */

@@ -8,15 +8,10 @@ import { eventually, http, startTestService, type TestService } from './harness.
  */
 describe('pipeline end to end (embedded transport, real PostgreSQL)', () => {
   let svc: TestService;
-  let platform: string;
 
   beforeAll(async () => {
     svc = await startTestService();
-    platform = await svc.token('*', 'admin', 'root');
-    for (const id of ['acme', 'globex']) {
-      const res = await http(svc.url, 'POST', '/api/v1/tenants', { token: platform, body: { id, name: id } });
-      expect(res.status).toBe(201);
-    }
+    for (const id of ['acme', 'globex']) await svc.createTenant(id);
   });
   afterAll(async () => svc?.stop());
 
