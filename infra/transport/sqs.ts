@@ -440,12 +440,20 @@ class SqsTransport implements Transport {
     return receiver;
   }
 
-  /** Tells the hop's receiver the caller is done with these messages, whether the call worked or not. */
-  private async settling(queue: QueueName, messages: ReceivedMessage[], call: Promise<void>): Promise<void> {
+  /**
+   * Runs `call` on the hop's queue URL and the messages' receipts, then tells the hop's receiver
+   * the caller is done with these messages, whether the call worked or not.
+   */
+  private async settling(
+    queue: QueueName,
+    messages: ReceivedMessage[],
+    call: (url: string, receipts: string[]) => Promise<void>,
+  ): Promise<void> {
+    const receipts = messages.map((m) => m.receipt);
     try {
-      await call;
+      await call(this.hop(queue).url, receipts);
     } finally {
-      this.receivers.get(queue)?.settled(messages.map((m) => m.receipt));
+      this.receivers.get(queue)?.settled(receipts);
     }
   }
 
@@ -474,14 +482,7 @@ class SqsTransport implements Transport {
 
   /** Deletes the messages; throws `SqsBatchError` if some could not be deleted. */
   async ack(queue: QueueName, messages: ReceivedMessage[]): Promise<void> {
-    await this.settling(
-      queue,
-      messages,
-      this.deleteFrom(
-        this.hop(queue).url,
-        messages.map((m) => m.receipt),
-      ),
-    );
+    await this.settling(queue, messages, (url, receipts) => this.deleteFrom(url, receipts));
   }
 
   private async deleteFrom(url: string, receipts: string[]): Promise<void> {
@@ -505,14 +506,8 @@ class SqsTransport implements Transport {
 
   /** Visible again after `delayMs`, rounded up to whole seconds; `0` releases them at once. */
   async retry(queue: QueueName, messages: ReceivedMessage[], delayMs: number): Promise<void> {
-    await this.settling(
-      queue,
-      messages,
-      this.setVisibility(
-        this.hop(queue).url,
-        messages.map((m) => m.receipt),
-        toSeconds(delayMs),
-      ),
+    await this.settling(queue, messages, (url, receipts) =>
+      this.setVisibility(url, receipts, toSeconds(delayMs)),
     );
   }
 
@@ -548,15 +543,8 @@ class SqsTransport implements Transport {
    * already ran out are visible anyway and are not an error.
    */
   async release(queue: QueueName, messages: ReceivedMessage[]): Promise<void> {
-    await this.settling(
-      queue,
-      messages,
-      this.setVisibility(
-        this.hop(queue).url,
-        messages.map((m) => m.receipt),
-        0,
-        notInFlight,
-      ),
+    await this.settling(queue, messages, (url, receipts) =>
+      this.setVisibility(url, receipts, 0, notInFlight),
     );
   }
 
