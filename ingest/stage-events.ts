@@ -4,17 +4,18 @@ import { HttpError } from '../infra/http/errors.js';
 import type { Batch } from '../infra/schema/batch.js';
 import { type EventInput, LIMITS, type StagedEvent } from '../infra/schema/event.js';
 import { utcTimestamp, type ValidationIssue, validateEvent } from '../infra/schema/validate.js';
+import { fitsUtf8 } from '../infra/utf8.js';
 import { uuidv7 } from '../infra/uuid.js';
 
 /**
- * Size of a value as JSON; 0 when it is nested too deeply to serialize (a stack overflow, which
- * would be a 500), leaving validateEvent to reject it with a 400.
+ * Whether a value is larger than an event may be, as JSON; false when it is nested too deeply to
+ * serialize (a stack overflow, which would be a 500), leaving validateEvent to reject it with a 400.
  */
-function serializedBytes(value: unknown): number {
+function tooLargeForAnEvent(value: unknown): boolean {
   try {
-    return Buffer.byteLength(JSON.stringify(value));
+    return !fitsUtf8(JSON.stringify(value), LIMITS.eventBytes);
   } catch {
-    return 0;
+    return false;
   }
 }
 
@@ -26,7 +27,7 @@ function serializedBytes(value: unknown): number {
 export function stageEvents(principal: Principal, inputs: unknown[], indexed: boolean): Batch<StagedEvent>[] {
   requireWriter(principal);
   const now = Date.now();
-  if (!indexed && inputs.length === 1 && serializedBytes(inputs[0]) > LIMITS.eventBytes) {
+  if (!indexed && inputs.length === 1 && tooLargeForAnEvent(inputs[0])) {
     throw new HttpError(413, 'event_too_large', `an event may be at most ${LIMITS.eventBytes} bytes`);
   }
   const issues: ValidationIssue[] = [];

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import * as formatsModule from 'ajv-formats';
+import { fitsUtf8 } from '../utf8.js';
 import { EventInput, LIMITS } from './event.js';
 
 /** One problem with one field of one event, as reported in a 400 body. */
@@ -130,9 +131,8 @@ export function validateEvent(input: unknown, now = Date.now()): ValidationIssue
   // Only walk and serialize what is known to be shallow: a deep enough object overflows the stack.
   if (issues.length === 0) {
     const json = JSON.stringify(input);
-    // At most 3 UTF-8 bytes per UTF-16 code unit: count bytes only when it could matter.
-    const size = json.length * 3 <= LIMITS.eventBytes ? json.length : Buffer.byteLength(json);
-    if (size > LIMITS.eventBytes) {
+    if (!fitsUtf8(json, LIMITS.eventBytes)) {
+      const size = Buffer.byteLength(json);
       issues.push({ path: '', message: `event is ${size} bytes; the limit is ${LIMITS.eventBytes}` });
     }
     const bad = unstorablePath(input);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Batch } from '../schema/batch.js';
+import { fitsUtf8 } from '../utf8.js';
 import type { OutgoingMessage, QueueName, Transport } from './types.js';
 
 /**
@@ -37,9 +38,7 @@ export function toMessages<E extends { id: string }>(
   maxBytes: number,
 ): OutgoingMessage[] {
   const body = JSON.stringify(batch);
-  // UTF-8 takes at most 3 bytes per UTF-16 code unit: most bodies fit without counting bytes,
-  // which costs as much as the stringify itself on a large batch.
-  if (body.length * 3 <= maxBytes || Buffer.byteLength(body) <= maxBytes) {
+  if (fitsUtf8(body, maxBytes)) {
     return [{ group: batch.tenant_id, dedupId: dedupIdFor(queue, batch), body }];
   }
   if (batch.events.length === 1) {
