@@ -8,7 +8,7 @@ import { type Context, createContext } from '../infra/context.js';
 import type { Batch } from '../infra/schema/batch.js';
 import type { QueueName } from '../infra/transport/types.js';
 import { createTestDatabase, eventually, tempDir, testEnv } from '../test/harness.js';
-import { type Runner, startRunner } from './runner.js';
+import { PART_EVENTS, type Runner, startRunner } from './runner.js';
 import type { Stage } from './stage.js';
 
 /** Tiny events: enough to prove ordering and routing without the real stages. */
@@ -196,6 +196,51 @@ describe('startRunner', () => {
       ['{"v":1,"tenant_id":"acme","events":[{"nope":true}]}', MAX_ATTEMPTS],
       ['not json', MAX_ATTEMPTS],
     ]);
+  });
+
+  /** Event ids of one message that makes a part of a pipelined receive on its own. */
+  const ids = (prefix: string) => Array.from({ length: PART_EVENTS }, (_, i) => `${prefix}-${i}`);
+
+  it('runs a large receive as a pipeline: part k+1 is in the first stage while part k is in the last', async () => {
+    const firstSaw: string[] = [];
+    let overlapped = false;
+    const first = fakeStage('mask', 'encrypt', (batches) => {
+      firstSaw.push(batches[0]!.events[0]!.id.split('-')[0]!);
+    });
+    const second = fakeStage('encrypt', undefined, async (batches) => {
+      if (batches[0]!.events[0]!.id.startsWith('m1-')) {
+        // Held until the first stage has started on the next part (or a second has passed).
+        for (let i = 0; i < 100 && !firstSaw.includes('m2'); i++) await new Promise((r) => setTimeout(r, 10));
+        overlapped = firstSaw.includes('m2');
+      }
+    });
+    await send('mask', 'acme', ...ids('m1'));
+    await send('mask', 'acme', ...ids('m2'));
+    await send('mask', 'acme', ...ids('m3'));
+    run([first, second]);
+    await drained('mask');
+    expect(overlapped).toBe(true);
+    expect(firstSaw).toEqual(['m1', 'm2', 'm3']);
+    expect(second.handled).toEqual([...ids('m1'), ...ids('m2'), ...ids('m3')]);
+  });
+
+  it('a failed part stops the parts after it: nothing of the group is handled out of order', async () => {
+    let failures = 1;
+    const first = fakeStage('mask', 'encrypt');
+    const last = fakeStage('encrypt', undefined, (batches) => {
+      if (failures > 0 && batches[0]!.events[0]!.id.startsWith('m2-')) {
+        failures--;
+        throw new Error('transient');
+      }
+    });
+    await send('mask', 'acme', ...ids('m1'));
+    await send('mask', 'acme', ...ids('m2'));
+    await send('mask', 'acme', ...ids('m3'));
+    run([first, last]);
+    await drained('mask');
+    // m1 was acknowledged as its own part and not handled again; m3 waited for m2's retry.
+    expect(last.handled).toEqual([...ids('m1'), ...ids('m2'), ...ids('m3')]);
+    expect(await ctx.transport.listDeadLetters('mask', 10)).toEqual([]);
   });
 
   it('graceful stop lets in-flight work finish and ack, and takes nothing new', async () => {

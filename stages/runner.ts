@@ -3,7 +3,15 @@ import type { Context } from '../infra/context.js';
 import { type Batch, batchParser } from '../infra/schema/batch.js';
 import { MAX_BODY_BYTES, toMessages } from '../infra/transport/split.js';
 import type { ReceivedMessage } from '../infra/transport/types.js';
+import { runPipelined, type Step, splitIntoParts } from './parts.js';
 import type { Stage } from './stage.js';
+
+/**
+ * Events per part of a receive when it runs as a pipeline (see `parts.ts`): large enough that a
+ * part's fixed costs (a persist transaction, a send, an ack) stay small per event, small enough
+ * that an 8 MiB receive becomes several parts that overlap.
+ */
+export const PART_EVENTS = 2000;
 
 /** Long-poll wait per receive; also bounds how long `stop()` waits for an idle loop. */
 const RECEIVE_WAIT_MS = 2000;
@@ -52,33 +60,64 @@ export function startRunner(ctx: Context, chain: Stage[]): Runner {
     return Math.min(MAX_RETRY_DELAY_MS, Math.round(base * (0.5 + Math.random())));
   };
 
+  async function runStage(stage: Stage, batches: Batch<unknown>[]): Promise<Batch<unknown>[]> {
+    const events = batches.reduce((n, b) => n + b.events.length, 0);
+    metrics.eventsIn.inc({ stage: stage.name }, events);
+    metrics.batchSize.observe({ stage: stage.name }, events);
+    const end = metrics.stageDuration.startTimer({ stage: stage.name });
+    let out: Batch<unknown>[];
+    try {
+      out = await stage.handle(batches, ctx);
+    } catch (err) {
+      metrics.eventsFailed.inc({ stage: stage.name }, events);
+      throw err;
+    } finally {
+      end();
+    }
+    metrics.eventsOut.inc(
+      { stage: stage.name },
+      out.reduce((n, b) => n + b.events.length, 0),
+    );
+    return out;
+  }
+
+  /** Sends the last stage's output to its queue; resolves once it is durable there. */
+  async function forward(batches: Batch<unknown>[]): Promise<void> {
+    if (!last!.output || batches.length === 0) return;
+    const out = last!.output;
+    const messages = batches.flatMap((b) =>
+      toMessages(out, b as Batch<{ id: string }>, MAX_BODY_BYTES[transport.kind]),
+    );
+    await transport.send(out, messages);
+  }
+
   async function runChain(batches: Batch<unknown>[]): Promise<void> {
     let current = batches;
-    for (const stage of chain) {
-      const events = current.reduce((n, b) => n + b.events.length, 0);
-      metrics.eventsIn.inc({ stage: stage.name }, events);
-      metrics.batchSize.observe({ stage: stage.name }, events);
-      const end = metrics.stageDuration.startTimer({ stage: stage.name });
-      try {
-        current = await stage.handle(current, ctx);
-      } catch (err) {
-        metrics.eventsFailed.inc({ stage: stage.name }, events);
-        throw err;
-      } finally {
-        end();
-      }
-      metrics.eventsOut.inc(
-        { stage: stage.name },
-        current.reduce((n, b) => n + b.events.length, 0),
+    for (const stage of chain) current = await runStage(stage, current);
+    await forward(current);
+  }
+
+  /**
+   * Runs one receive through the chain in parts (see `runPipelined`): each stage, then forwarding
+   * and acknowledging, is a step, so a part's messages are acknowledged as soon as its output is
+   * durable, while later parts are still in earlier stages. Returns what did not finish, in
+   * receive order, for the failure path.
+   */
+  async function runInParts(parsed: Parsed[]): Promise<{ rest: Parsed[]; err?: unknown }> {
+    const parts = splitIntoParts(parsed, (p) => p.batch.events.length, PART_EVENTS);
+    const steps: Step<Parsed, Batch<unknown>[]>[] = chain.map(
+      (stage) => (batches) => runStage(stage, batches),
+    );
+    steps.push(async (batches, part) => {
+      await forward(batches);
+      await transport.ack(
+        queue,
+        part.map((p) => p.message),
       );
-    }
-    if (last!.output && current.length > 0) {
-      const out = last!.output;
-      const messages = current.flatMap((b) =>
-        toMessages(out, b as Batch<{ id: string }>, MAX_BODY_BYTES[transport.kind]),
-      );
-      await transport.send(out, messages);
-    }
+      return batches;
+    });
+    const { finished, err } = await runPipelined(parts, (part) => part.map((p) => p.batch), steps);
+    return { rest: parts.slice(finished).flat(), err };
   }
 
   async function fail(messages: ReceivedMessage[], err: unknown): Promise<void> {
@@ -143,16 +182,17 @@ export function startRunner(ctx: Context, chain: Stage[]): Runner {
         }
       }
       if (unparsable.length === 0) {
-        try {
-          await runChain(parsed.map((p) => p.batch));
-          await transport.ack(queue, messages);
+        const { rest, err } = await runInParts(parsed);
+        if (rest.length === 0) return;
+        if (rest.length === 1) {
+          await fail(
+            rest.map((p) => p.message),
+            err,
+          );
           return;
-        } catch (err) {
-          if (parsed.length === 1) {
-            await fail(messages, err);
-            return;
-          }
         }
+        await isolate(rest, []);
+        return;
       }
       await isolate(parsed, unparsable);
     } finally {
