@@ -6,12 +6,9 @@ import { ingestRoutes } from '../ingest/routes.js';
 import { tenantRoutes } from '../ingest/tenants.js';
 import { queryRoutes } from '../query/routes.js';
 import { statsRoutes } from '../query/stats-routes.js';
-import { encryptStage } from '../stages/encrypt/handler.js';
-import { indexStage } from '../stages/index/handler.js';
-import { maskStage } from '../stages/mask/handler.js';
-import { persistStage } from '../stages/persist/handler.js';
+import { stageChains } from '../stages/chains.js';
 import { type Runner, startRunner } from '../stages/runner.js';
-import type { Stage } from '../stages/stage.js';
+import { startStageWorker } from '../stages/worker-host.js';
 import { streamRoutes } from '../stream/routes.js';
 import { type StreamService, startStream } from '../stream/service.js';
 
@@ -47,24 +44,11 @@ export interface Running {
 /**
  * Starts the named daemons in this process on one context. Consecutive stages are fused into one
  * runner (no queue hop between them); `all` therefore runs mask→encrypt→persist in memory, which
- * is the fast zero-setup default. Every process serves `/healthz` and `/metrics`.
+ * is the fast zero-setup default. Stages next to HTTP roles run in a worker thread (see
+ * `STAGE_WORKER`). Every process serves `/healthz` and `/metrics`.
  */
 export async function startDaemons(ctx: Context, names: DaemonName[], verifier?: Verifier): Promise<Running> {
-  const searchIndex = Boolean(ctx.config.OPENSEARCH_URL);
-  const stages: Stage[] = [];
-  if (names.includes('mask')) stages.push(maskStage(ctx.config) as Stage);
-  if (names.includes('encrypt')) stages.push(encryptStage as Stage);
-  if (names.includes('persist')) stages.push(persistStage(searchIndex) as Stage);
-  // Without OpenSearch, persist forwards nothing and the index slot has no queue traffic.
-  if (names.includes('index') && searchIndex) stages.push(indexStage as Stage);
-
-  const chains: Stage[][] = [];
-  for (const stage of stages) {
-    const current = chains[chains.length - 1];
-    const tail = current?.[current.length - 1];
-    if (current && tail?.output === stage.input) current.push(stage);
-    else chains.push([stage]);
-  }
+  const chains = stageChains(ctx.config, names);
 
   const routes = [];
   if (names.includes('ingest')) routes.push(ingestRoutes(ctx), tenantRoutes(ctx));
@@ -76,7 +60,18 @@ export async function startDaemons(ctx: Context, names: DaemonName[], verifier?:
   const stream: StreamService | undefined = names.includes('stream')
     ? await startStream(ctx, app.server, verify)
     : undefined;
-  const runners: Runner[] = chains.map((chain) => startRunner(ctx, chain));
+  // Serving HTTP too (e.g. `all`)? Then the stages run in a worker thread: the second core, and
+  // no request waits behind a batch on this event loop.
+  const serves = names.some((n) => n === 'ingest' || n === 'query' || n === 'stream');
+  const runners: Runner[] =
+    chains.length > 0 && serves && ctx.config.STAGE_WORKER
+      ? [
+          await startStageWorker(
+            ctx,
+            chains.flat().map((s) => s.name),
+          ),
+        ]
+      : chains.map((chain) => startRunner(ctx, chain));
   const maintenance = setInterval(
     () => {
       ctx.partitions

@@ -43,6 +43,8 @@ export const ConfigSchema = Type.Object({
   STAGE_RECEIVE_MAX: Type.Integer({ default: 50, minimum: 1, maximum: 100 }),
   /** Concurrent receive loops per stage process. Default `2`. */
   STAGE_CONCURRENCY: Type.Integer({ default: 2, minimum: 1, maximum: 64 }),
+  /** In a daemon that also serves HTTP (ingest, query or stream, e.g. `all`), run the stages in a worker thread: they use a second core and never delay a request. Default `true`. */
+  STAGE_WORKER: Type.Boolean({ default: true }),
   /** Base retry backoff for a failed batch, in ms (doubles per attempt, jittered). Default `500`. */
   STAGE_RETRY_BASE_MS: Type.Integer({ default: 500, minimum: 0 }),
   /** AWS region for SQS. Default `us-east-1`. */

@@ -41,6 +41,8 @@ export interface ContextOptions {
   daemon: string;
   /** Overrides for tests. */
   log?: Logger;
+  /** False in a worker thread: the process-wide metrics belong to the main thread. Default true. */
+  processMetrics?: boolean;
 }
 
 export async function createContext(config: Config, options: ContextOptions): Promise<Context> {
@@ -61,7 +63,7 @@ export async function createContext(config: Config, options: ContextOptions): Pr
     await partitions.ensureAhead(config.PARTITION_DAYS_AHEAD);
     const keyWrapper = LocalKeyWrapper.fromDataDir(config.DATA_DIR);
     const transport = await createTransport(config, pool, keyWrapper, databaseUrl, log);
-    const metrics = createMetrics(options.daemon);
+    const metrics = createMetrics(options.daemon, options.processMetrics ?? true);
     registerPoolMetrics(metrics, pool);
     return {
       config,

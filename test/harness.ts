@@ -46,6 +46,9 @@ export function testEnv(databaseUrl: string, dataDir: string, extra: Record<stri
     LOG_LEVEL: 'silent',
     PORT: '0',
     STAGE_RETRY_BASE_MS: '50',
+    // In-process tests reach into the stages' context (e.g. a recording OpenSearch adapter), so the
+    // stages run on the test's thread; test/stage-worker.test.ts covers the worker thread.
+    STAGE_WORKER: 'false',
     ...extra,
   };
 }

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Principal } from '../auth/principal.js';
 import { extractBearer, type Verifier } from '../auth/verifier.js';
 import type { Context } from '../context.js';
+import { renderMetrics } from '../metrics/registry.js';
 import { LIMITS } from '../schema/event.js';
 import { createAjv } from '../schema/validate.js';
 import { installErrorHandling } from './errors.js';
@@ -117,7 +118,7 @@ export async function buildServer(ctx: Context, options: ServerOptions): Promise
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.type(ctx.metrics.registry.contentType);
-    return ctx.metrics.registry.metrics();
+    return renderMetrics(ctx.metrics);
   });
 
   await app.register(

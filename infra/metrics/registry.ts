@@ -6,13 +6,18 @@ import client from 'prom-client';
  * pattern, status): never a tenant id, user id or any value from an event, which would leak
  * across tenants and explode cardinality.
  */
-export function createMetrics(daemon: string) {
+export function createMetrics(daemon: string, processMetrics = true) {
   const registry = new client.Registry();
   registry.setDefaultLabels({ daemon });
-  client.collectDefaultMetrics({ register: registry });
+  // A worker thread leaves the process-wide metrics (CPU, memory, event loop) to the main thread.
+  if (processMetrics) client.collectDefaultMetrics({ register: registry });
   const latencyBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
   return {
     registry,
+    /** The `daemon` label on every series. */
+    daemon,
+    /** Other threads of this daemon (the stage worker) whose metrics `/metrics` merges in. */
+    sources: [] as MetricsSource[],
     httpDuration: new client.Histogram({
       name: 'auditlog_http_request_duration_seconds',
       help: 'HTTP request duration by route pattern and status',
@@ -79,6 +84,19 @@ export function createMetrics(daemon: string) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Another registry's metrics, as `Registry.getMetricsAsJSON()` gives them. */
+export type MetricsSource = () => Promise<client.MetricObjectWithValues<client.MetricValue<string>>[]>;
+
+/**
+ * The Prometheus text for `/metrics`: the daemon's own registry, summed with its other threads'
+ * (same names and labels add up, so a counter reads the same whichever thread runs the stage).
+ */
+export async function renderMetrics(metrics: Metrics): Promise<string> {
+  if (metrics.sources.length === 0) return metrics.registry.metrics();
+  const all = await Promise.all([metrics.registry.getMetricsAsJSON(), ...metrics.sources.map((s) => s())]);
+  return client.AggregatorRegistry.aggregate(all).metrics();
+}
 
 /** Pool usage gauges, sampled at scrape time. */
 export function registerPoolMetrics(metrics: Metrics, pool: pg.Pool): void {
