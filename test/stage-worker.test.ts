@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, http, startTestService, type TestService } from './harness.js';
 
@@ -59,6 +60,19 @@ describe('stages in a worker thread', () => {
     expect(svc.ctx.metrics.sources).toHaveLength(1);
     expect((await svc.ctx.metrics.eventsIn.get()).values).toEqual([]);
   });
+
+  it.runIf(process.platform === 'linux')(
+    'runs the stage thread at lower CPU priority than the HTTP thread',
+    () => {
+      const nice = (task: string) => {
+        const stat = fs.readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      };
+      const values = fs.readdirSync('/proc/self/task').map(nice);
+      expect(nice(String(process.pid))).toBe(0);
+      expect(values.filter((v) => v === 10)).toHaveLength(1);
+    },
+  );
 
   it('stops gracefully: the worker drains and ends with the daemon', async () => {
     const running = await startTestService('all', { STAGE_WORKER: 'true' });
