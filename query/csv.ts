@@ -9,13 +9,18 @@
  *   treat as "text" and do not display (OWASP "CSV Injection"). The value is then no longer
  *   byte-exact (`-5` reads back as `'-5`); JSON and NDJSON exports carry exact values.
  */
-const FORMULA_START = /^[=+\-@\t\r]/;
 const NEEDS_QUOTES = /[",\r\n]/;
+
+/** Whether a cell starting with this UTF-16 code unit is a formula: `=`, `+`, `-`, `@`, tab or CR. */
+function formulaStart(code: number): boolean {
+  return code === 0x3d || code === 0x2b || code === 0x2d || code === 0x40 || code === 0x09 || code === 0x0d;
+}
 
 /** One cell. `undefined` and `null` are empty cells. */
 export function csvCell(value: string | undefined | null): string {
   if (value === undefined || value === null || value === '') return '';
-  const safe = FORMULA_START.test(value) ? `'${value}` : value;
+  // A code comparison rather than a regex: an export calls this 18 times per row.
+  const safe = formulaStart(value.charCodeAt(0)) ? `'${value}` : value;
   return NEEDS_QUOTES.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
 

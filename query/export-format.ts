@@ -1,43 +1,20 @@
-import type { StoredEvent } from '../infra/schema/event.js';
 import { csvRow } from './csv.js';
+import type { EventRow } from './decode.js';
+import { CSV_COLUMNS, eventCsv } from './event-csv.js';
+import { eventJson } from './event-json.js';
 import type { ExportFormatName } from './filters.js';
 
-/** How one export format frames its rows. `row` gets the row's 0-based position. */
+/** How one export format frames its rows. */
 export interface ExportFormat {
   extension: string;
   contentType: string;
   head: string;
-  row(event: StoredEvent, index: number): string;
+  /**
+   * One row's text. `sealed` is the row's opened sealed plaintext (see `sealedOpener`), `index`
+   * the row's 0-based position in the export.
+   */
+  row(row: EventRow, sealed: string | undefined, index: number): string;
   tail: string;
-}
-
-/** CSV columns, in order: every event field; before/after/metadata as JSON text. */
-export const CSV_COLUMNS = [
-  'tenant_id',
-  'id',
-  'sequence',
-  'occurred_at',
-  'received_at',
-  'user_id',
-  'session_id',
-  'action',
-  'resource_type',
-  'resource_id',
-  'severity',
-  'ip_address',
-  'user_agent',
-  'message',
-  'request_id',
-  'before',
-  'after',
-  'metadata',
-] as const satisfies readonly (keyof StoredEvent)[];
-
-function csvCells(e: StoredEvent): (string | undefined)[] {
-  return CSV_COLUMNS.map((c) => {
-    const v = e[c];
-    return v === undefined || typeof v === 'string' ? v : JSON.stringify(v);
-  });
 }
 
 export const EXPORT_FORMATS: Record<ExportFormatName, ExportFormat> = {
@@ -46,21 +23,21 @@ export const EXPORT_FORMATS: Record<ExportFormatName, ExportFormat> = {
     extension: 'json',
     contentType: 'application/json; charset=utf-8',
     head: '[',
-    row: (e, i) => `${i === 0 ? '\n' : ',\n'}${JSON.stringify(e)}`,
+    row: (row, sealed, i) => `${i === 0 ? '\n' : ',\n'}${eventJson(row, sealed)}`,
     tail: '\n]\n',
   },
   ndjson: {
     extension: 'ndjson',
     contentType: 'application/x-ndjson; charset=utf-8',
     head: '',
-    row: (e) => `${JSON.stringify(e)}\n`,
+    row: (row, sealed) => `${eventJson(row, sealed)}\n`,
     tail: '',
   },
   csv: {
     extension: 'csv',
     contentType: 'text/csv; charset=utf-8',
     head: csvRow([...CSV_COLUMNS]),
-    row: (e) => csvRow(csvCells(e)),
+    row: (row, sealed) => eventCsv(row, sealed),
     tail: '',
   },
 };

@@ -3,6 +3,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startTestService, type TestService } from '../test/harness.js';
+import { utcTimestamp } from './decode.js';
 import { createTenants, ingest, QUERY_DAEMONS, waitStored } from './test-support.js';
 
 /** Exports: exact content in every format, headers, role rules, and flat memory on a large set. */
@@ -188,6 +189,40 @@ describe('GET /logs/export formats', () => {
   });
 });
 
+describe('export timestamps', () => {
+  it('are exactly what to_char prints for every timestamp PostgreSQL can hold', async () => {
+    const client = await svc.ctx.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT set_config('datestyle', 'ISO', true)`);
+      const { rows } = await client.query<{ iso: string; expected: string }>(
+        `SELECT (t AT TIME ZONE 'UTC')::text AS iso,
+                to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS expected
+           FROM unnest($1::timestamptz[]) AS t`,
+        [
+          [
+            '2026-05-01T10:00:00Z',
+            '2026-05-01T10:00:00.5+02:00',
+            '2026-05-01T23:59:59.123456Z',
+            '2026-05-01T10:00:00.000001Z',
+            '2026-05-01T10:00:00.12Z',
+            '0001-01-01T00:00:00Z',
+            '9999-12-31T23:59:59.999999Z',
+            '10000-01-01 00:00:00.25Z',
+            '0044-03-15 12:00:00 BC',
+          ],
+        ],
+      );
+      expect(rows.map((r) => utcTimestamp(r.iso))).toEqual(rows.map((r) => r.expected));
+      expect(() => utcTimestamp('infinity')).toThrow();
+      expect(() => utcTimestamp('01/05/2026 10:00:00 UTC')).toThrow();
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  });
+});
+
 describe('GET /logs/export access', () => {
   it('gives the user role only its own events, and the auditor everything', async () => {
     const u1 = await svc.token('acme', 'user', 'u1');
@@ -239,7 +274,7 @@ describe('GET /logs/export at scale', () => {
       const { rows } = await svc.ctx.pool.query<{ state: string }>(
         `SELECT state FROM pg_stat_activity
           WHERE datname = current_database() AND xact_start IS NOT NULL AND pid <> pg_backend_pid()
-            AND (query LIKE 'FETCH % FROM scoped_keys_%' OR query LIKE '%WITH ORDINALITY AS k(at, sq, ord)%')`,
+            AND (query LIKE 'FETCH % FROM scoped_%' OR query LIKE '%WITH ORDINALITY AS k(at, sq, ord)%')`,
       );
       if (rows.length === 0) return 'done';
       idle = rows[0]!.state === 'idle in transaction' ? idle + 1 : 0;

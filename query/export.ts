@@ -2,19 +2,24 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { ReadScope } from '../infra/auth/access.js';
 import type { Context } from '../infra/context.js';
 import type { SortMode } from './cursor.js';
-import { type EventRow, rowDecoder } from './decode.js';
-import { rowsAt } from './events.js';
+import { sealedOpener } from './decode.js';
 import type { ExportFormat } from './export-format.js';
-import { type RowKey, withTenantScope } from './scoped.js';
+import { exportRows } from './export-rows.js';
+import { keyedFeed } from './keyed-feed.js';
+import { withTenantScope } from './scoped.js';
+import { utf8Chunks } from './utf8-chunks.js';
 import { buildWhere, type ResolvedFilters } from './where.js';
 
 /**
- * Rows per FETCH. Memory is bounded by two chunks (the one being formatted and the next one being
- * read, see `exportEvents`) plus the socket and stream buffers, whatever the export's size. Larger
- * chunks measured slower per row (bigger joins in `rowsAt`, longer-lived garbage) and use more
- * memory; much smaller ones pay a FETCH and a rows round trip for few rows.
+ * Rows per FETCH. Memory is bounded by the formatted text of two chunks (the one being written and
+ * the next one being read and formatted, see `exportEvents`) plus the socket and stream buffers,
+ * whatever the export's size. Much smaller chunks pay a round trip for few rows; larger ones
+ * measured no faster and hold more.
  */
-export const EXPORT_CHUNK_ROWS = 500;
+export const EXPORT_CHUNK_ROWS = Number(process.env.X_EXPORT_CHUNK ?? 1000);
+
+/** Size of the buffers the formatted rows are encoded into (see `utf8Chunks`). */
+const OUTPUT_BUFFER_BYTES = 64 * 1024;
 
 /** The client went away; the export stops and its transaction ends. */
 class ExportAborted extends Error {
@@ -22,7 +27,7 @@ class ExportAborted extends Error {
 }
 
 /** Writes `chunk`, waiting for 'drain' when the stream's buffer is full (backpressure). */
-function write(stream: PassThrough, chunk: string): Promise<void> {
+function write(stream: PassThrough, chunk: string | Buffer): Promise<void> {
   if (stream.destroyed) return Promise.reject(new ExportAborted('client disconnected'));
   if (chunk === '' || stream.write(chunk)) return Promise.resolve();
   return new Promise((resolve, reject) => {
@@ -41,10 +46,11 @@ function write(stream: PassThrough, chunk: string): Promise<void> {
 
 /**
  * Streams every event matching `filters` in `scope`, formatted, from a server-side cursor inside
- * one scoped read-only transaction (see `withTenantScope`): keys are FETCHed in chunks, their
- * rows read under row-level security, decrypted and written with backpressure, so the database
- * is read only as fast as the client downloads (at most one chunk ahead: the next chunk is read
- * while the current one is formatted, so the database and this process work in parallel).
+ * one scoped read-only transaction (see `withTenantScope`): rows are FETCHed in chunks under
+ * row-level security (see `exportRows`), decrypted and formatted into output buffers as they
+ * arrive, and written with backpressure, so the database is read only as fast as the client
+ * downloads (at most one chunk ahead: the next chunk is read and formatted while the current one
+ * is written, and the database sends a chunk while this process formats it).
  *
  * Resolves with the body once the first chunk is in hand: a failure before that rejects (and
  * becomes a normal JSON error response); a failure after it destroys the body, so the client sees
@@ -67,28 +73,34 @@ export async function exportEvents(
     failed = reject;
   });
   withTenantScope(ctx, scope, async (tx) => {
-    const next = await tx.keyCursor(buildWhere(scope, filters), mode);
-    /** The next chunk; `last` when the cursor had fewer keys than asked for (no FETCH after it). */
-    const read = async (): Promise<{ rows: EventRow[]; last: boolean }> => {
-      const keys: RowKey[] = await next(EXPORT_CHUNK_ROWS);
-      return { rows: await rowsAt(tx, keys), last: keys.length < EXPORT_CHUNK_ROWS };
+    const next = await exportRows(tx, buildWhere(scope, filters), mode);
+    const out = utf8Chunks(OUTPUT_BUFFER_BYTES);
+    let index = 0;
+    const feed = keyedFeed(sealedOpener(ctx.keyring), (row, sealed) =>
+      out.add(format.row(row, sealed, index++)),
+    );
+    /**
+     * Fetches the next chunk and formats it into `out`, row by row as the rows arrive; resolves
+     * with whether it was the last one (fewer rows than asked for: no FETCH after it).
+     */
+    const read = async (): Promise<boolean> => {
+      const count = await next(EXPORT_CHUNK_ROWS, feed.push);
+      await feed.flush();
+      return count < EXPORT_CHUNK_ROWS;
     };
-    let chunk = await read();
+    let last = await read();
     streaming = true;
     ready();
     await write(body, format.head);
-    let index = 0;
     for (;;) {
-      // The database reads the next chunk while this one is decrypted, formatted and written.
-      const ahead = chunk.last ? undefined : read();
-      // Observed at once: if the write below fails, the transaction ends with the write's error.
+      const formatted = out.take();
+      // The database sends the next chunk, and it is formatted, while this one is written.
+      const ahead = last ? undefined : read();
+      // Observed at once: if a write below fails, the transaction ends with the write's error.
       ahead?.catch(() => {});
-      const decode = await rowDecoder(ctx.keyring, chunk.rows);
-      let text = '';
-      for (const row of chunk.rows) text += format.row(decode(row), index++);
-      await write(body, text);
+      for (const buffer of formatted) await write(body, buffer);
       if (!ahead) break;
-      chunk = await ahead;
+      last = await ahead;
     }
     await write(body, format.tail);
     return index;

@@ -93,6 +93,7 @@ describe('withTenantScope (row-level security)', () => {
         sql: `$1::text IS NOT NULL AND resource_type = 'order'`,
         params: ['globex'],
         scope: tx.scope,
+        leakproof: true,
       };
       const keys = await tx.keys(buggy, 'seq-asc', 100);
       return { keys, rows: await rowsAt(tx, keys) };
@@ -107,6 +108,64 @@ describe('withTenantScope (row-level security)', () => {
     }
   });
 
+  it('reads rows through a row cursor only inside the scope, even from a clause that forgot the tenant', async () => {
+    const fetched = await withTenantScope({ pool }, { tenantId: 'globex' }, async (tx) => {
+      const buggy: ScopedWhere = {
+        sql: `$1::text IS NOT NULL AND resource_type = 'order'`,
+        params: ['globex'],
+        scope: tx.scope,
+        leakproof: true,
+      };
+      const next = await tx.rowCursor<{ tenant_id: string; resource_id: string }>(
+        buggy,
+        'seq-asc',
+        'tenant_id, resource_id',
+      );
+      const rows: { tenant_id: string; resource_id: string }[] = [];
+      const counts = [await next(1, (r) => rows.push(r)), await next(10, (r) => rows.push(r))];
+      counts.push(await next(10, (r) => rows.push(r)));
+      return { rows, counts };
+    });
+    if (!timescale) {
+      expect(fetched.rows).toEqual([
+        { tenant_id: 'globex', resource_id: 'o-4' },
+        { tenant_id: 'globex', resource_id: 'o-5' },
+      ]);
+      expect(fetched.counts).toEqual([1, 1, 0]);
+    }
+    const mine = await withTenantScope({ pool }, { tenantId: 'acme', userId: 'u1' }, async (tx) => {
+      const next = await tx.rowCursor<{ resource_id: string }>(
+        buildWhere(tx.scope, {}),
+        'seq-desc',
+        'resource_id',
+      );
+      const ids: string[] = [];
+      await next(10, (r) => ids.push(r.resource_id));
+      return ids;
+    });
+    expect(mine).toEqual(['o-2', 'o-1']);
+  });
+
+  it('fails a row-cursor fetch whose row handler throws, after the statement has ended', async () => {
+    const seen: string[] = [];
+    await expect(
+      withTenantScope({ pool }, { tenantId: 'acme' }, async (tx) => {
+        const next = await tx.rowCursor<{ resource_id: string }>(
+          buildWhere(tx.scope, { resource_type: 'order' }),
+          'seq-asc',
+          'resource_id',
+        );
+        await next(10, (r) => {
+          seen.push(r.resource_id);
+          throw new Error('cannot format');
+        });
+      }),
+    ).rejects.toThrow('cannot format');
+    expect(seen).toEqual(['o-1']);
+    // The connection went back to the pool usable.
+    expect((await pool.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+  });
+
   it('runs every query as the reader, before and after a key match as the owner', async () => {
     const role = async (tx: Parameters<Parameters<typeof withTenantScope>[2]>[0]) =>
       (await tx.query<{ r: string }>('SELECT current_user AS r')).rows[0]!.r;
@@ -116,9 +175,21 @@ describe('withTenantScope (row-level security)', () => {
       const afterKeys = await role(tx);
       const next = await tx.keyCursor(buildWhere(tx.scope, {}), 'seq-asc');
       await next(1);
-      return [first, afterKeys, await role(tx)];
+      const afterKeyCursor = await role(tx);
+      const rows = await tx.rowCursor<{ r: string }>(
+        buildWhere(tx.scope, {}),
+        'seq-asc',
+        'current_user AS r',
+      );
+      let inCursor: string | undefined;
+      await rows(1, (row) => {
+        inCursor = row.r;
+      });
+      await next(1);
+      await rows(1, () => {});
+      return [first, afterKeys, afterKeyCursor, inCursor, await role(tx)];
     });
-    expect(roles).toEqual([READER_ROLE, READER_ROLE, READER_ROLE]);
+    expect(roles).toEqual([READER_ROLE, READER_ROLE, READER_ROLE, READER_ROLE, READER_ROLE]);
   });
 
   it('refuses a WHERE clause built for another scope', async () => {
@@ -130,6 +201,11 @@ describe('withTenantScope (row-level security)', () => {
     await expect(
       withTenantScope({ pool }, { tenantId: 'acme', userId: 'u1' }, (tx) =>
         tx.keys(buildWhere({ tenantId: 'acme' }, {}), 'time-desc', 10),
+      ),
+    ).rejects.toThrow('WHERE clause was built for a different scope');
+    await expect(
+      withTenantScope({ pool }, { tenantId: 'acme', userId: 'u1' }, (tx) =>
+        tx.rowCursor(buildWhere({ tenantId: 'acme' }, {}), 'time-desc', 'id'),
       ),
     ).rejects.toThrow('WHERE clause was built for a different scope');
   });

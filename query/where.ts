@@ -15,6 +15,13 @@ export interface ScopedWhere {
   params: unknown[];
   /** The scope the clause was built for; `withTenantScope` checks it against its own. */
   scope: ReadScope;
+  /**
+   * True when every condition uses LEAKPROOF operators only (text, timestamptz and bigint
+   * comparisons), so PostgreSQL still uses the indexes under row-level security and the rows can
+   * be matched and read in one phase, as the reader (see "Why two phases" at `withTenantScope`).
+   * Full-text (`@@`), metadata (`@>`) and ip (`<<=`) conditions are not.
+   */
+  leakproof: boolean;
 }
 
 /**
@@ -25,9 +32,11 @@ export interface ScopedWhere {
 export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: Cursor): ScopedWhere {
   const params: unknown[] = [scope.tenantId];
   const clauses = ['tenant_id = $1'];
-  const add = (sql: (p: string) => string, value: unknown) => {
+  let leakproof = true;
+  const add = (sql: (p: string) => string, value: unknown, isLeakproof = true) => {
     params.push(value);
     clauses.push(sql(`$${params.length}`));
+    leakproof &&= isLeakproof;
   };
   if (scope.userId !== undefined) add((p) => `user_id = ${p}`, scope.userId);
   if (filters.user_id !== undefined) add((p) => `user_id = ${p}`, filters.user_id);
@@ -40,12 +49,12 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
   if (filters.request_id !== undefined) add((p) => `request_id = ${p}`, filters.request_id);
   // websearch_to_tsquery never raises on user input (unbalanced quotes, stray operators), and
   // 'simple' matches how persist built tsv: lowercased words, no stemming, no stop words.
-  if (filters.q !== undefined) add((p) => `tsv @@ websearch_to_tsquery('simple', ${p})`, filters.q);
+  if (filters.q !== undefined) add((p) => `tsv @@ websearch_to_tsquery('simple', ${p})`, filters.q, false);
   if (filters.ip_address !== undefined) {
-    add((p) => `ip_address <<= ${p}::inet`, parseIpFilter(filters.ip_address));
+    add((p) => `ip_address <<= ${p}::inet`, parseIpFilter(filters.ip_address), false);
   }
   if (filters.metaTokens !== undefined && filters.metaTokens.length > 0) {
-    add((p) => `meta_idx @> ${p}::text[]`, filters.metaTokens);
+    add((p) => `meta_idx @> ${p}::text[]`, filters.metaTokens, false);
   }
   if (cursor) {
     const op = cursor.mode.endsWith('desc') ? '<' : '>';
@@ -57,5 +66,5 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
       );
     }
   }
-  return { sql: clauses.join(' AND '), params, scope };
+  return { sql: clauses.join(' AND '), params, scope, leakproof };
 }

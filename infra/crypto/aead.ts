@@ -25,3 +25,16 @@ export function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
   decipher.setAuthTag(tag);
   return Buffer.concat([decipher.update(sealed.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
 }
+
+/**
+ * `open` for a UTF-8 plaintext, returned as a string. Nothing is returned unless the tag verifies
+ * (`final` throws otherwise). GCM's `final` yields no bytes, so the output needs no concatenation.
+ */
+export function openText(key: Buffer, sealed: Buffer, aad: Buffer): string {
+  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
+  decipher.setAAD(aad);
+  decipher.setAuthTag(sealed.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
+  const plaintext = decipher.update(sealed.subarray(IV_BYTES + TAG_BYTES));
+  decipher.final();
+  return plaintext.toString('utf8');
+}
