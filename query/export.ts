@@ -16,7 +16,7 @@ import { buildWhere, type ResolvedFilters } from './where.js';
  * whatever the export's size. Much smaller chunks pay a round trip for few rows; larger ones
  * measured no faster and hold more.
  */
-export const EXPORT_CHUNK_ROWS = Number(process.env.X_EXPORT_CHUNK ?? 1000);
+export const EXPORT_CHUNK_ROWS = 1000;
 
 /** Size of the buffers the formatted rows are encoded into (see `utf8Chunks`). */
 const OUTPUT_BUFFER_BYTES = 64 * 1024;
