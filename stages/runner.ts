@@ -91,12 +91,6 @@ export function startRunner(ctx: Context, chain: Stage[]): Runner {
     await transport.send(out, messages);
   }
 
-  async function runChain(batches: Batch<unknown>[]): Promise<void> {
-    let current = batches;
-    for (const stage of chain) current = await runStage(stage, current);
-    await forward(current);
-  }
-
   /**
    * Runs one receive through the chain in parts (see `runPipelined`): each stage, then forwarding
    * and acknowledging, is a step, so a part's messages are acknowledged as soon as its output is
@@ -144,10 +138,8 @@ export function startRunner(ctx: Context, chain: Stage[]): Runner {
         held.push(item.message);
         continue;
       }
-      try {
-        await runChain([item.batch]);
-        await transport.ack(queue, [item.message]);
-      } catch (err) {
+      const { rest, err } = await runInParts([item]);
+      if (rest.length > 0) {
         blocked.add(item.message.group);
         await fail([item.message], err);
       }
