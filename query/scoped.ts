@@ -139,6 +139,18 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope): TenantTx {
     await client.query('SET LOCAL ROLE NONE');
   };
   let cursors = 0;
+  /**
+   * Declares a cursor (in the current role) over `columns` of the rows `where` matches, in `mode`
+   * order; returns the FETCH statement for its next `count` rows.
+   */
+  const declare = async (prefix: string, columns: string, where: ScopedWhere, mode: SortMode) => {
+    const name = `${prefix}_${++cursors}`;
+    await client.query(
+      `DECLARE ${name} NO SCROLL CURSOR FOR SELECT ${columns} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]}`,
+      where.params,
+    );
+    return (count: number) => `FETCH ${Math.max(1, Math.floor(count))} FROM ${name}`;
+  };
   return {
     scope,
     async query(sql, params) {
@@ -157,30 +169,22 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope): TenantTx {
     },
     async keyCursor(where, mode) {
       check(where);
-      const name = `scoped_keys_${++cursors}`;
       // The cursor's query is planned and permission-checked at DECLARE, as the owner; FETCH
       // only pulls from it, so it runs in whichever role is current (normally the reader).
       await asOwner();
-      await client.query(
-        `DECLARE ${name} NO SCROLL CURSOR FOR SELECT ${KEY_COLUMNS} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]}`,
-        where.params,
-      );
+      const fetchSql = await declare('scoped_keys', KEY_COLUMNS, where, mode);
       return async (count: number) => {
-        const { rows } = await client.query<RowKey>(`FETCH ${Math.max(1, Math.floor(count))} FROM ${name}`);
+        const { rows } = await client.query<RowKey>(fetchSql(count));
         return rows;
       };
     },
     async rowCursor<R extends pg.QueryResultRow>(where: ScopedWhere, mode: SortMode, columns: string) {
       check(where);
-      const name = `scoped_rows_${++cursors}`;
       await asReader();
-      await client.query(
-        `DECLARE ${name} NO SCROLL CURSOR FOR SELECT ${columns} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]}`,
-        where.params,
-      );
+      const fetchSql = await declare('scoped_rows', columns, where, mode);
       return async (count: number, each: (row: R) => void) => {
         await asReader();
-        return fetchEach(client, `FETCH ${Math.max(1, Math.floor(count))} FROM ${name}`, each);
+        return fetchEach(client, fetchSql(count), each);
       };
     },
   };
