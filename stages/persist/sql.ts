@@ -84,6 +84,12 @@ export interface StoredRef {
  * current. The same statement adds the new events to the stats rollups (`ROLLUP_CTES`). The
  * NOTIFY (delivered at commit) tells stream instances which range is new.
  *
+ * Each staged id is looked up in `event_ids`' primary key by a subquery per row, which the planner
+ * cannot turn into a join. Written as `NOT EXISTS`, it became an anti-join, and with no
+ * statistics on the staging table the planner chose to scan and sort all of `event_ids` for
+ * every batch, a cost that grows with the table: 40 of the statement's 56 ms for 2,000 events
+ * with 44,000 ids stored (now 2,000 index probes, about 3 ms).
+ *
  * A named statement, so each connection plans it once: planning it took 2–4 ms, more than
  * executing it for a small batch (measured: 6.7 → 3.6 ms of database CPU per 4-event
  * transaction, 140–160 → 115 µs per event in 2,000-event transactions).
@@ -95,7 +101,7 @@ export async function insertFromStaging(client: pg.ClientBase): Promise<StoredRe
     WITH fresh AS (
       SELECT DISTINCT ON (s.tenant_id, s.id) s.*
         FROM persist_staging s
-       WHERE NOT EXISTS (SELECT 1 FROM event_ids e WHERE e.tenant_id = s.tenant_id AND e.id = s.id)
+       WHERE (SELECT true FROM event_ids e WHERE e.tenant_id = s.tenant_id AND e.id = s.id LIMIT 1) IS NULL
        ORDER BY s.tenant_id, s.id, s.ord
     ), numbered AS (
       SELECT f.*, t.last_seq + row_number() OVER (PARTITION BY f.tenant_id ORDER BY f.ord) AS seq
