@@ -132,7 +132,12 @@ async function load(ctx: Context, plan: LoadPlan): Promise<LoadedData> {
   await Promise.all(inFlight);
   if (failure) throw failure;
   const ms = performance.now() - started;
-  // ANALYZE so the planner sees the loaded distribution at once, as autovacuum would after a while.
-  await ctx.pool.query('ANALYZE');
+  // Data at rest, as autovacuum and the checkpointer leave it a few minutes after a bulk load,
+  // done at once so every run starts from the same state: ANALYZE, so the planner sees the loaded
+  // distribution; VACUUM, which sets the rows' commit hint bits and the visibility map (without
+  // it, the first read of each loaded page pays for the hint bits: the export's first format
+  // measured 42k instead of 52k rows/s); CHECKPOINT, so reads do not write back dirty pages.
+  await ctx.pool.query('VACUUM (ANALYZE)');
+  await ctx.pool.query('CHECKPOINT');
   return { perTenant, sample, eventsPerSecond: Math.round((plan.events * 1000) / ms) };
 }
