@@ -1,7 +1,9 @@
 /**
- * `npm run bench -- search [--quick] [--events N]`: loads N events (default 5M) across 100 tenants,
- * one holding 30%, through the fast loader, then measures p50/p99 of every canonical query shape
- * on the heavy tenant through the HTTP API while ingest continues at 2,000 events/s.
+ * `npm run bench -- search [--quick] [--events N] [--split 0|1]`: loads N events (default 5M)
+ * across 100 tenants, one holding 30%, through the fast loader, then measures p50/p99 of every
+ * canonical query shape on the heavy tenant through the HTTP API while ingest continues at 2,000
+ * events/s. By default the query service runs as its own process beside the pipeline's (as
+ * deployed); `--split 0` runs everything in one `all` process, sharing its event loop with ingest.
  */
 import { performance } from 'node:perf_hooks';
 import { backgroundIngest } from './lib/background.js';
@@ -18,6 +20,11 @@ const OPTIONS = {
   tenants: { full: 100, quick: 100, help: 'tenants; the first holds 30%' },
   samples: { full: 200, quick: 20, help: 'timed requests per query shape' },
   'ingest-rate': { full: 2_000, quick: 2_000, help: 'background ingest, events/s, during the queries' },
+  split: {
+    full: 1,
+    quick: 1,
+    help: '1: the query service as its own daemon process beside the pipeline (the production shape); 0: everything in one process',
+  },
   'shape-seconds': {
     full: 0,
     quick: 2,
@@ -55,10 +62,15 @@ export async function runSearch(argv: string[]): Promise<number> {
     `loaded at ${fmt(loaded.eventsPerSecond)} events/s; ${HEAVY} has ${fmt(loaded.perTenant.get(HEAVY) ?? 0)}`,
   );
 
-  const daemon = await env.daemon('all');
-  note('starting the service');
+  // Split, the queries go to a query daemon and the background ingest to a second process
+  // running the rest of the pipeline, as the services are deployed; otherwise both go to `all`.
+  const split = values.split === 1;
+  const daemon = await env.daemon(split ? 'ingest,mask,encrypt,persist,index,stream' : 'all');
+  const queryDaemon = split ? await env.daemon('query') : daemon;
+  note(split ? 'starting the pipeline and a separate query daemon' : 'starting the service');
   await daemon.start();
-  const client = new HttpClient(daemon.url, 16);
+  if (split) await queryDaemon.start();
+  const client = new HttpClient(queryDaemon.url, 16);
   const auditor = await env.token(HEAVY, 'auditor', 'bench-auditor');
   const writers = new Map<string, string>();
   for (const t of tenants) writers.set(t, await env.token(t, 'admin', 'bench-writer'));
@@ -142,6 +154,7 @@ export async function runSearch(argv: string[]): Promise<number> {
   }
   const ingest = await bg.stop();
   client.close();
+  if (split) await queryDaemon.stop();
   await daemon.stop();
 
   const worst = Math.max(...Object.values(results).map((s) => s.ms.p99));
@@ -149,6 +162,7 @@ export async function runSearch(argv: string[]): Promise<number> {
     `search${quick ? ' (quick)' : ''}: ${fmt(values.events)} events, ${HEAVY} ${fmt(loaded.perTenant.get(HEAVY) ?? 0)}`,
     [
       ['loader', `${fmt(loaded.eventsPerSecond)} events/s`],
+      ['query daemon', split ? 'separate process' : 'same process as the pipeline'],
       ...Object.entries(results).map(([name, s]): [string, string] => [
         name,
         `p50 ${s.ms.p50} ms, p99 ${s.ms.p99} ms (${s.rows} rows/request)`,
@@ -166,6 +180,7 @@ export async function runSearch(argv: string[]): Promise<number> {
     events: values.events,
     heavy_tenant_events: loaded.perTenant.get(HEAVY) ?? 0,
     loader_events_per_s: loaded.eventsPerSecond,
+    split,
     shapes: results,
     skipped,
     worst_p99_ms: worst,

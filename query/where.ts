@@ -42,10 +42,18 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
   if (filters.user_id !== undefined) add((p) => `user_id = ${p}`, filters.user_id);
   if (filters.from !== undefined) add((p) => `occurred_at >= ${p}::timestamptz`, filters.from);
   if (filters.to !== undefined) add((p) => `occurred_at < ${p}::timestamptz`, filters.to);
-  if (filters.action !== undefined) add((p) => `action = ANY(${p}::text[])`, filters.action.split(','));
+  // One value is compared with `=`, not `= ANY(array)`: with an array the planner does not read
+  // the (tenant, column, occurred_at) index in time order, so it read every match and sorted them
+  // (all 5,869 CRITICAL events of a 600k-event tenant for a 50-row page: 23 ms).
+  const oneOf = (column: string, list: string) => {
+    const values = list.split(',');
+    if (values.length === 1) add((p) => `${column} = ${p}`, values[0]);
+    else add((p) => `${column} = ANY(${p}::text[])`, values);
+  };
+  if (filters.action !== undefined) oneOf('action', filters.action);
   if (filters.resource_type !== undefined) add((p) => `resource_type = ${p}`, filters.resource_type);
   if (filters.resource_id !== undefined) add((p) => `resource_id = ${p}`, filters.resource_id);
-  if (filters.severity !== undefined) add((p) => `severity = ANY(${p}::text[])`, filters.severity.split(','));
+  if (filters.severity !== undefined) oneOf('severity', filters.severity);
   if (filters.request_id !== undefined) add((p) => `request_id = ${p}`, filters.request_id);
   // websearch_to_tsquery never raises on user input (unbalanced quotes, stray operators), and
   // 'simple' matches how persist built tsv: lowercased words, no stemming, no stop words.
