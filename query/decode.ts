@@ -69,8 +69,8 @@ const OPTIONAL = [
 
 /** Turns a row into the API shape, opening the sealed fields with the tenant's key. */
 export async function decodeRow(keyring: TenantKeyring, row: EventRow): Promise<StoredEvent> {
-  const key = row.sealed ? (await keyring.key(row.tenant_id, row.key_id)).key : undefined;
-  return decodeWith(row, row.sealed ? openWith(row, row.sealed, key) : undefined);
+  const [event] = await decodeRows(keyring, [row]);
+  return event!;
 }
 
 /** Opens the `sealed` column of rows, looking up each distinct data key once. */

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Context } from '../infra/context.js';
 import type { StoredEvent } from '../infra/schema/event.js';
-import { decodeRow } from '../query/decode.js';
+import { decodeRows } from '../query/decode.js';
 import { eventFrame } from './protocol.js';
 import { readTenantAfter, tenantPositions } from './sql.js';
 
@@ -230,7 +230,7 @@ export class Feed {
         state.target = state.position;
         return;
       }
-      const events = await Promise.all(rows.map((row) => decodeRow(this.ctx.keyring, row)));
+      const events = await decodeRows(this.ctx.keyring, rows);
       if (this.tenants.get(state.id) !== state) return;
       const items: FeedItem[] = [];
       for (const event of events) {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../infra/context.js';
-import { decodeRow } from '../query/decode.js';
+import { decodeRows } from '../query/decode.js';
 import type { StreamGrant } from './authorize.js';
 import type { Feed, FeedItem, FeedListener } from './feed.js';
 import { compileMatcher, type Matcher } from './match.js';
@@ -207,7 +207,7 @@ export class StreamSession implements FeedListener {
         target,
         REPLAY_CHUNK,
       );
-      const events = await Promise.all(rows.map((row) => decodeRow(ctx.keyring, row)));
+      const events = await decodeRows(ctx.keyring, rows);
       for (const event of events) {
         if (this.overloaded(1)) {
           this.uncork();
