@@ -13,6 +13,25 @@ export function sealAad(tenantId: string, eventId: string): Buffer {
 }
 
 /**
+ * `metaToken` under one tenant's index key, remembered for one batch: metadata pairs repeat
+ * across a tenant's events (plan, region, client version), and an HMAC costs more than the lookup
+ * (the bench's events, 5 pairs each, in 500-event batches: the stage took 40–48 µs per event
+ * before, 30 after). One batch is one tenant, and the map lives only as long as the batch.
+ */
+function memoizedTokens(indexKey: Buffer): (key: string, value: string) => string {
+  const memo = new Map<string, string>();
+  return (key, value) => {
+    const pair = `${key}\u0000${value}`;
+    let token = memo.get(pair);
+    if (token === undefined) {
+      token = metaToken(indexKey, key, value);
+      memo.set(pair, token);
+    }
+    return token;
+  };
+}
+
+/**
  * Seals before/after/metadata under the tenant's data key (AES-256-GCM), and derives what stays
  * searchable without the key: blind-index tokens for exact metadata filters and the masked
  * metadata text for the full-text index.
@@ -29,6 +48,7 @@ export const encryptStage: Stage<StagedEvent, SealedEvent> = {
           ctx.keyring.activeKey(batch.tenant_id),
           ctx.keyring.indexKey(batch.tenant_id),
         ]);
+        const tokenOf = memoizedTokens(indexKey);
         const events = await mapInSlices(batch.events, (event): SealedEvent => {
           const { before, after, metadata, ...plain } = event;
           const terms = metadataTerms(metadata);
@@ -44,7 +64,7 @@ export const encryptStage: Stage<StagedEvent, SealedEvent> = {
             ...plain,
             key_id: dataKey.keyId,
             ...(sealed === undefined ? {} : { sealed }),
-            meta_idx: terms.pairs.map(([k, v]) => metaToken(indexKey, k, v)),
+            meta_idx: terms.pairs.map(([k, v]) => tokenOf(k, v)),
             meta_text: terms.text,
           };
         });
