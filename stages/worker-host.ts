@@ -1,7 +1,7 @@
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Context } from '../infra/context.js';
 import type { MetricsSource } from '../infra/metrics/registry.js';
+import { workerBootstrap } from '../infra/worker-bootstrap.js';
 import type { Runner } from './runner.js';
 
 /** What the host hands the worker thread (structured-cloned). */
@@ -18,16 +18,6 @@ export type FromWorker =
   | { type: 'failed'; message: string }
   | { type: 'metrics'; id: number; metrics: Awaited<ReturnType<MetricsSource>> };
 
-/** The worker's entry module, next to this one (`.ts` under tsx, `.js` if ever compiled). */
-function bootstrap(): string {
-  const here = new URL(import.meta.url);
-  const entry = new URL(`./worker${path.extname(here.pathname)}`, here).href;
-  if (!entry.endsWith('.ts')) return `import(${JSON.stringify(entry)});`;
-  // A worker does not inherit the tsx loader of `node --import tsx`: register it there first.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  return `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-}
-
 /**
  * Runs the named stages in a worker thread with its own context (pool, transport, keyring,
  * metrics) on this daemon's configuration and database, so in a daemon that also serves HTTP
@@ -42,7 +32,7 @@ export async function startStageWorker(ctx: Context, stages: string[]): Promise<
     daemon: ctx.metrics.daemon,
     stages,
   };
-  const worker = new Worker(bootstrap(), { eval: true, workerData: data });
+  const worker = new Worker(workerBootstrap(import.meta.url, 'worker'), { eval: true, workerData: data });
   const pending = new Map<number, (m: Awaited<ReturnType<MetricsSource>>) => void>();
   let nextId = 0;
   let stopping = false;
