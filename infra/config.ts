@@ -47,6 +47,8 @@ export const ConfigSchema = Type.Object({
   STAGE_WORKER: Type.Boolean({ default: true }),
   /** Base retry backoff for a failed batch, in ms (doubles per attempt, jittered). Default `500`. */
   STAGE_RETRY_BASE_MS: Type.Integer({ default: 500, minimum: 0 }),
+  /** Worker threads that decrypt export rows beside the query service's event loop (`0`: decrypt on the event loop). Default `1`. */
+  EXPORT_DECRYPT_THREADS: Type.Integer({ default: 1, minimum: 0, maximum: 16 }),
   /** AWS region for SQS. Default `us-east-1`. */
   SQS_REGION: Type.String({ default: 'us-east-1' }),
   /** SQS endpoint override, e.g. for ElasticMQ or fauxqs. */

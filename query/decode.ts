@@ -1,7 +1,6 @@
-import { openText } from '../infra/crypto/aead.js';
+import { openText, sealAad } from '../infra/crypto/aead.js';
 import type { TenantKeyring } from '../infra/crypto/tenant-keys.js';
 import type { StoredEvent } from '../infra/schema/event.js';
-import { sealAad } from '../stages/encrypt/handler.js';
 
 /** The event columns, with `timestamp` giving the SQL for a timestamp column. */
 const eventColumns = (
@@ -85,6 +84,8 @@ export interface SealedOpener {
    * and a promise (and a keyring lookup) per row was a large share of its CPU time.
    */
   open(row: EventRow): string | undefined;
+  /** The data key of the row's (tenant, key_id), once `load` has loaded it. */
+  key(row: EventRow): Buffer | undefined;
 }
 
 export function sealedOpener(keyring: TenantKeyring): SealedOpener {
@@ -110,6 +111,7 @@ export function sealedOpener(keyring: TenantKeyring): SealedOpener {
       }
     },
     open: (row) => (row.sealed ? openWith(row, row.sealed, keyOf(row)) : undefined),
+    key: keyOf,
   };
 }
 
@@ -122,8 +124,13 @@ export async function decodeRows(keyring: TenantKeyring, rows: EventRow[]): Prom
 
 /** The sealed plaintext of `row`; `key` is the data key of its (tenant, key_id). */
 function openWith(row: EventRow, sealed: Buffer, key: Buffer | undefined): string {
+  return openText(loadedKey(row, key), sealed, sealAad(row.tenant_id, row.id));
+}
+
+/** `key`, which `SealedOpener.load` has loaded for `row`, or an error if it did not. */
+export function loadedKey(row: EventRow, key: Buffer | undefined): Buffer {
   if (!key) throw new Error(`no data key for ${row.tenant_id}/${row.key_id}`);
-  return openText(key, sealed, sealAad(row.tenant_id, row.id));
+  return key;
 }
 
 /** Decodes one row; `sealed` is its opened sealed plaintext, when it has one. */

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { seal } from '../infra/crypto/aead.js';
+import { seal, sealAad } from '../infra/crypto/aead.js';
 import type { TenantKeyring } from '../infra/crypto/tenant-keys.js';
 import type { StoredEvent } from '../infra/schema/event.js';
-import { sealAad } from '../stages/encrypt/handler.js';
 import { csvRow } from './csv.js';
 import { decodeWith, type EventRow, sealedOpener } from './decode.js';
 import { CSV_COLUMNS } from './event-csv.js';

@@ -2,10 +2,11 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { ReadScope } from '../infra/auth/access.js';
 import type { Context } from '../infra/context.js';
 import type { SortMode } from './cursor.js';
-import { sealedOpener } from './decode.js';
+import { type EventRow, sealedOpener } from './decode.js';
+import type { DecryptThreads } from './decrypt-threads.js';
 import type { ExportFormat } from './export-format.js';
 import { exportRows } from './export-rows.js';
-import { keyedFeed } from './keyed-feed.js';
+import { keyedFeed, threadedFeed } from './keyed-feed.js';
 import { withTenantScope } from './scoped.js';
 import { utf8Chunks } from './utf8-chunks.js';
 import { buildWhere, type ResolvedFilters } from './where.js';
@@ -47,8 +48,8 @@ function write(stream: PassThrough, chunk: string | Buffer): Promise<void> {
 /**
  * Streams every event matching `filters` in `scope`, formatted, from a server-side cursor inside
  * one scoped read-only transaction (see `withTenantScope`): rows are FETCHed in chunks under
- * row-level security (see `exportRows`), decrypted and formatted into output buffers as they
- * arrive, and written with backpressure, so the database is read only as fast as the client
+ * row-level security (see `exportRows`), decrypted (on `threads` when given, see
+ * `threadedFeed`) and formatted into output buffers as they arrive, and written with backpressure, so the database is read only as fast as the client
  * downloads (at most one chunk ahead: the next chunk is read and formatted while the current one
  * is written, and the database sends a chunk while this process formats it).
  *
@@ -63,6 +64,7 @@ export async function exportEvents(
   filters: ResolvedFilters,
   mode: SortMode,
   format: ExportFormat,
+  threads?: DecryptThreads,
 ): Promise<Readable> {
   const body = new PassThrough({ highWaterMark: 64 * 1024 });
   let streaming = false;
@@ -76,9 +78,9 @@ export async function exportEvents(
     const next = await exportRows(tx, buildWhere(scope, filters), mode);
     const out = utf8Chunks(OUTPUT_BUFFER_BYTES);
     let index = 0;
-    const feed = keyedFeed(sealedOpener(ctx.keyring), (row, sealed) =>
-      out.add(format.row(row, sealed, index++)),
-    );
+    const emit = (row: EventRow, sealed: string | undefined) => out.add(format.row(row, sealed, index++));
+    const opener = sealedOpener(ctx.keyring);
+    const feed = threads ? threadedFeed(threads, opener, emit) : keyedFeed(opener, emit);
     /**
      * Fetches the next chunk and formats it into `out`, row by row as the rows arrive; resolves
      * with whether it was the last one (fewer rows than asked for: no FETCH after it).

@@ -17,6 +17,7 @@ function opener(loaded: Set<number>): SealedOpener & { loads: number[][] } {
       if (!loaded.has(row.key_id)) throw new Error(`key ${row.key_id} not loaded`);
       return `opened with ${row.key_id}`;
     },
+    key: (row) => (loaded.has(row.key_id) ? Buffer.alloc(32, row.key_id) : undefined),
   };
 }
 

@@ -1,4 +1,5 @@
-import type { EventRow, SealedOpener } from './decode.js';
+import { type EventRow, loadedKey, type SealedOpener } from './decode.js';
+import type { DecryptThreads, SealedItem } from './decrypt-threads.js';
 
 /** See `keyedFeed`. */
 export interface KeyedFeed {
@@ -30,6 +31,66 @@ export function keyedFeed(
       waiting = [];
       await opener.load(rows);
       for (const row of rows) emit(row, opener.open(row));
+    },
+  };
+}
+
+/**
+ * Rows per request to the decrypt threads: an export chunk's first rows are being opened while
+ * the rest still arrive from the database and earlier ones are formatted.
+ */
+export const DECRYPT_GROUP_ROWS = 250;
+
+const ignore = () => {};
+
+/**
+ * `keyedFeed` with the sealed values opened on `threads`: rows are sent in groups of
+ * `DECRYPT_GROUP_ROWS` and handed to `emit` in push order as their group comes back, so this event loop
+ * parses and formats while a decrypt thread opens. `flush` sends the last group and resolves once
+ * every pushed row is emitted; it rejects if any group failed to open (no row after the failed
+ * group is emitted).
+ */
+export function threadedFeed(
+  threads: DecryptThreads,
+  opener: SealedOpener,
+  emit: (row: EventRow, sealed: string | undefined) => void,
+): KeyedFeed {
+  let group: EventRow[] = [];
+  let emitted = Promise.resolve();
+  const send = (rows: EventRow[]) => {
+    const opened = opener.load(rows).then(() => {
+      const items: SealedItem[] = [];
+      for (const row of rows) {
+        if (row.sealed) {
+          items.push({
+            sealed: row.sealed,
+            key: loadedKey(row, opener.key(row)),
+            tenantId: row.tenant_id,
+            eventId: row.id,
+          });
+        }
+      }
+      return items.length > 0 ? threads.open(items) : [];
+    });
+    opened.catch(ignore); // observed through `emitted`
+    emitted = emitted.then(async () => {
+      const texts = await opened;
+      let i = 0;
+      for (const row of rows) emit(row, row.sealed ? texts[i++] : undefined);
+    });
+    emitted.catch(ignore); // observed by `flush`, unless the export already failed elsewhere
+  };
+  return {
+    push(row) {
+      group.push(row);
+      if (group.length < DECRYPT_GROUP_ROWS) return;
+      send(group);
+      group = [];
+    },
+    async flush() {
+      if (group.length > 0) send(group);
+      group = [];
+      await emitted;
     },
   };
 }

@@ -6,6 +6,7 @@ import { ErrorBody, HttpError } from '../infra/http/errors.js';
 import type { App } from '../infra/http/server.js';
 import { StoredEvent } from '../infra/schema/event.js';
 import { Correlation } from './correlation.js';
+import { DecryptThreads } from './decrypt-threads.js';
 import { getEvent, searchEvents } from './events.js';
 import { exportEvents } from './export.js';
 import { EXPORT_FORMATS, exportFilename } from './export-format.js';
@@ -41,6 +42,11 @@ export function queryRoutes(ctx: Context) {
       for (const body of exports) body.destroy(new Error('server shutting down'));
       done();
     });
+    const threads =
+      ctx.config.EXPORT_DECRYPT_THREADS > 0
+        ? new DecryptThreads(ctx.config.EXPORT_DECRYPT_THREADS)
+        : undefined;
+    app.addHook('onClose', async () => threads?.close());
 
     app.get(
       '/logs',
@@ -117,7 +123,7 @@ export function queryRoutes(ctx: Context) {
           { action: 'EXPORT', operation: 'export' },
           async (read) => ({
             scope: read.scope,
-            body: await exportEvents(ctx, read.scope, read.filters, read.parsed.mode, format),
+            body: await exportEvents(ctx, read.scope, read.filters, read.parsed.mode, format, threads),
           }),
           // Unaudited: the body (and its transaction) is dropped before a byte of it is sent.
           (unsent) => unsent.body.destroy(),

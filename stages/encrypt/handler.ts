@@ -1,16 +1,11 @@
 import type { Context } from '../../infra/context.js';
-import { seal } from '../../infra/crypto/aead.js';
+import { seal, sealAad } from '../../infra/crypto/aead.js';
 import { metaToken } from '../../infra/crypto/tenant-keys.js';
 import type { Batch, SealedEvent } from '../../infra/schema/batch.js';
 import { StagedEvent } from '../../infra/schema/event.js';
 import { mapInSlices } from '../../infra/slices.js';
 import type { Stage } from '../stage.js';
 import { metadataTerms } from './metadata-terms.js';
-
-/** AAD binding a sealed value to its tenant and event id. Reads use the same function. */
-export function sealAad(tenantId: string, eventId: string): Buffer {
-  return Buffer.from(`${tenantId}/${eventId}`);
-}
 
 /**
  * `metaToken` under one tenant's index key, remembered for one batch: metadata pairs repeat
