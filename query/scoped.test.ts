@@ -263,4 +263,29 @@ describe('withTenantScope (row-level security)', () => {
     );
     expect(all.rows[0]!.n).toBe(2);
   });
+
+  it('keeps every scope to its own rows when the statements run from a cached generic plan', async () => {
+    // The read statements are prepared once per connection (`prepared`); forcing generic plans
+    // makes each run below reuse one plan across tenants and users, as a busy pool does.
+    await pool.query('SET plan_cache_mode = force_generic_plan');
+    try {
+      const read = (scope: { tenantId: string; userId?: string }, filters: { user_id?: string }) =>
+        withTenantScope({ pool }, scope, async (tx) => {
+          const keys = await tx.keys(buildWhere(scope, filters), 'time-desc', 10);
+          return (await rowsAt(tx, keys)).map((r) => `${r.tenant_id}/${r.user_id}/${r.resource_id}`);
+        });
+      for (let i = 0; i < 3; i++) {
+        expect(await read({ tenantId: 'acme' }, { user_id: 'u1' })).toEqual(['acme/u1/o-2', 'acme/u1/o-1']);
+        expect(await read({ tenantId: 'globex' }, { user_id: 'u1' })).toEqual(['globex/u1/o-4']);
+        expect(await read({ tenantId: 'acme', userId: 'u2' }, {})).toEqual(['acme/u2/o-3']);
+        expect(await read({ tenantId: 'globex' }, {})).toEqual(['globex/g/o-5', 'globex/u1/o-4']);
+      }
+      const { rows } = await pool.query<{ generic: number }>(
+        `SELECT sum(generic_plans)::int AS generic FROM pg_prepared_statements WHERE name LIKE 'auditlog-%'`,
+      );
+      expect(rows[0]!.generic).toBeGreaterThanOrEqual(24);
+    } finally {
+      await pool.query('RESET plan_cache_mode');
+    }
+  });
 });

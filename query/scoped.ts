@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { ReadScope } from '../infra/auth/access.js';
 import type { Context } from '../infra/context.js';
+import { prepared } from '../infra/db/prepared.js';
 import type { SortMode } from './cursor.js';
 import { ORDER_BY } from './order.js';
 import type { ScopedWhere } from './where.js';
@@ -125,9 +126,11 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope): TenantTx {
   const asReader = async () => {
     if (reader) return;
     await client.query(
-      `SELECT set_config('auditlog.tenant', $1, true), set_config('auditlog.user', $2, true),
-              set_config('role', $3, true)`,
-      [scope.tenantId, scope.userId ?? '', READER_ROLE],
+      prepared(
+        `SELECT set_config('auditlog.tenant', $1, true), set_config('auditlog.user', $2, true),
+                set_config('role', $3, true)`,
+        [scope.tenantId, scope.userId ?? '', READER_ROLE],
+      ),
     );
     reader = true;
   };
@@ -155,15 +158,17 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope): TenantTx {
     scope,
     async query(sql, params) {
       await asReader();
-      return client.query(sql, params);
+      return client.query(prepared(sql, params));
     },
     async keys(where, mode, limit) {
       check(where);
       const n = where.params.length;
       await asOwner();
       const { rows } = await client.query<RowKey>(
-        `SELECT ${KEY_COLUMNS} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]} LIMIT $${n + 1}`,
-        [...where.params, limit],
+        prepared(
+          `SELECT ${KEY_COLUMNS} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]} LIMIT $${n + 1}`,
+          [...where.params, limit],
+        ),
       );
       return rows;
     },

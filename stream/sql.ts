@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { ReadScope } from '../infra/auth/access.js';
+import { prepared } from '../infra/db/prepared.js';
 import { EVENT_COLUMNS, type EventRow } from '../query/decode.js';
 import { buildWhere } from '../query/where.js';
 import type { StreamFilters } from './protocol.js';
@@ -17,8 +18,10 @@ export async function readTenantAfter(
   limit: number,
 ): Promise<EventRow[]> {
   const { rows } = await pool.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM events WHERE tenant_id = $1 AND seq > $2::bigint ORDER BY seq LIMIT $3`,
-    [tenantId, after.toString(), limit],
+    prepared(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE tenant_id = $1 AND seq > $2::bigint ORDER BY seq LIMIT $3`,
+      [tenantId, after.toString(), limit],
+    ),
   );
   return rows;
 }
@@ -39,10 +42,12 @@ export async function readReplay(
   const where = buildWhere(scope, filters);
   const n = where.params.length;
   const { rows } = await pool.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM events
-      WHERE ${where.sql} AND seq > $${n + 1}::bigint AND seq <= $${n + 2}::bigint
-      ORDER BY seq LIMIT $${n + 3}`,
-    [...where.params, after.toString(), upTo.toString(), limit],
+    prepared(
+      `SELECT ${EVENT_COLUMNS} FROM events
+        WHERE ${where.sql} AND seq > $${n + 1}::bigint AND seq <= $${n + 2}::bigint
+        ORDER BY seq LIMIT $${n + 3}`,
+      [...where.params, after.toString(), upTo.toString(), limit],
+    ),
   );
   return rows;
 }
