@@ -98,6 +98,8 @@ export interface SearchRequest {
  * row of the previous one in a total order, so no row is repeated or skipped. Newest first by
  * default; a request_id search is in sequence (causal) order and carries the request's summary.
  * Matching runs in PostgreSQL, or in OpenSearch for `q` when it is configured (see `TenantTx.keys`).
+ * Filters that all keep their indexes under row-level security are read in one phase
+ * (`TenantTx.rows`); full-text, metadata and ip filters in two (keys, then `rowsAt`).
  */
 export async function searchEvents(ctx: Context, scope: ReadScope, search: SearchRequest): Promise<Page> {
   const { filters, mode, limit } = search;
@@ -105,9 +107,13 @@ export async function searchEvents(ctx: Context, scope: ReadScope, search: Searc
   // connection is held during the HTTP call); the rows still come from PostgreSQL, under RLS.
   const found = useOpenSearch(ctx, filters) ? await openSearchKeys(ctx, scope, search, limit + 1) : undefined;
   const { rows, correlation } = await withTenantScope(ctx, scope, async (tx) => {
-    const keys = found ?? (await tx.keys(buildWhere(scope, filters, search.cursor), mode, limit + 1));
+    const where = buildWhere(scope, filters, search.cursor);
     return {
-      rows: await rowsAt(tx, keys),
+      rows: found
+        ? await rowsAt(tx, found)
+        : where.leakproof
+          ? await tx.rows<EventRow>(where, mode, limit + 1, EVENT_COLUMNS)
+          : await rowsAt(tx, await tx.keys(where, mode, limit + 1)),
       correlation: filters.request_id === undefined ? undefined : await correlate(tx, filters.request_id),
     };
   });

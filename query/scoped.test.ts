@@ -86,6 +86,29 @@ describe('withTenantScope (row-level security)', () => {
     expect(result).toEqual({ all: timescale ? result.all : 0, named: timescale ? result.named : 0, ids: 0 });
   });
 
+  it('reads rows in one phase only inside the scope, even with a clause that forgot the tenant', async () => {
+    const rows = await withTenantScope({ pool }, { tenantId: 'globex' }, (tx) =>
+      tx.rows<{ tenant_id: string; resource_id: string }>(
+        // A buggy clause: it claims globex's scope but matches every tenant.
+        {
+          sql: `$1::text IS NOT NULL AND resource_type = 'order'`,
+          params: ['globex'],
+          scope: tx.scope,
+          leakproof: true,
+        },
+        'seq-asc',
+        100,
+        'tenant_id, resource_id',
+      ),
+    );
+    if (!timescale) {
+      expect(rows.map((r) => [r.tenant_id, r.resource_id]).sort()).toEqual([
+        ['globex', 'o-4'],
+        ['globex', 'o-5'],
+      ]);
+    }
+  });
+
   it('fetches rows by key only inside the scope, even from keys of a match that forgot the tenant', async () => {
     const { keys, rows } = await withTenantScope({ pool }, { tenantId: 'globex' }, async (tx) => {
       // A buggy clause: it claims globex's scope but matches every tenant.
@@ -206,6 +229,11 @@ describe('withTenantScope (row-level security)', () => {
     await expect(
       withTenantScope({ pool }, { tenantId: 'acme', userId: 'u1' }, (tx) =>
         tx.rowCursor(buildWhere({ tenantId: 'acme' }, {}), 'time-desc', 'id'),
+      ),
+    ).rejects.toThrow('WHERE clause was built for a different scope');
+    await expect(
+      withTenantScope({ pool }, { tenantId: 'globex' }, (tx) =>
+        tx.rows(buildWhere({ tenantId: 'acme' }, {}), 'time-desc', 10, 'id'),
       ),
     ).rejects.toThrow('WHERE clause was built for a different scope');
   });

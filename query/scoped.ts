@@ -33,6 +33,19 @@ export interface TenantTx {
    */
   keys(where: ScopedWhere, mode: SortMode, limit: number): Promise<RowKey[]>;
   /**
+   * Up to `limit` rows (`columns`) matching `where`, in `mode` order, in one statement as
+   * `auditlog_reader`, so row-level security applies to every row. One phase instead of two
+   * (`keys` then the rows by key): meant for a clause whose conditions all keep their indexes
+   * under RLS (`where.leakproof`). The clause must come from `buildWhere` for this very scope, or
+   * this throws.
+   */
+  rows<R extends pg.QueryResultRow>(
+    where: ScopedWhere,
+    mode: SortMode,
+    limit: number,
+    columns: string,
+  ): Promise<R[]>;
+  /**
    * Opens a server-side cursor over the keys of every row matching `where` (for exports) and
    * returns a function fetching the next `n` keys; an empty array means the end.
    */
@@ -72,12 +85,13 @@ export interface TenantTx {
  * scope (checked here), and returns only (occurred_at, seq) positions; the rows themselves are
  * then read with `query`, under RLS. A bug that dropped the tenant from the match could produce
  * another tenant's positions, but never its data: the row read filters them out. A clause whose
- * conditions are all LEAKPROOF keeps its indexes under RLS, so an export of one reads its rows in
- * one phase instead (`rowCursor`, as the reader).
+ * conditions are all LEAKPROOF keeps its indexes under RLS, so a search or an export of one reads
+ * its rows in one phase instead (`rows`, `rowCursor`, as the reader).
  *
  * Round trips: every statement is a network round trip and reads are latency-bound, so the role
- * is switched lazily, only when the next statement needs the other one: a search is BEGIN, keys
- * (owner), one statement that sets the scope and enters the reader role, rows, COMMIT. `query`
+ * is switched lazily, only when the next statement needs the other one: a two-phase search is
+ * BEGIN, keys (owner), one statement that sets the scope and enters the reader role, rows, COMMIT;
+ * a one-phase search skips the keys. `query`
  * never sends a statement without entering the reader role first. COMMIT of a read-only
  * transaction cannot change what was read, so the result is returned without waiting for it; the
  * connection goes back to the pool once it has ended (or is discarded if it failed).
@@ -167,6 +181,23 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope): TenantTx {
       const { rows } = await client.query<RowKey>(
         prepared(
           `SELECT ${KEY_COLUMNS} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]} LIMIT $${n + 1}`,
+          [...where.params, limit],
+        ),
+      );
+      return rows;
+    },
+    async rows<R extends pg.QueryResultRow>(
+      where: ScopedWhere,
+      mode: SortMode,
+      limit: number,
+      columns: string,
+    ) {
+      check(where);
+      await asReader();
+      const n = where.params.length;
+      const { rows } = await client.query<R>(
+        prepared(
+          `SELECT ${columns} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]} LIMIT $${n + 1}`,
           [...where.params, limit],
         ),
       );
