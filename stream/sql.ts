@@ -6,7 +6,9 @@ import { buildWhere } from '../query/where.js';
 import type { StreamFilters } from './protocol.js';
 
 /**
- * The tenant's events after `after`, in sequence order (index `events_tenant_seq`). There is no
+ * The tenant's events after `after`, in sequence order (index `events_tenant_seq`), as a named
+ * statement: it runs on every notification, and planning it over every daily partition cost more
+ * than running it (see `prepared`); its plan does not depend on the values. There is no
  * upper bound: sequence numbers are assigned under the tenant row's lock and become visible in
  * order, so whatever this sees is a gapless prefix, and reading past the notified range only
  * saves a round trip for the next notification.
@@ -41,13 +43,13 @@ export async function readReplay(
 ): Promise<EventRow[]> {
   const where = buildWhere(scope, filters);
   const n = where.params.length;
+  // Unnamed, so planned for its values: with filters, a cached generic plan cannot tell a heavy
+  // user from a light one (see `TenantTx.rows`). A replay runs once per (re)connect.
   const { rows } = await pool.query<EventRow>(
-    prepared(
-      `SELECT ${EVENT_COLUMNS} FROM events
-        WHERE ${where.sql} AND seq > $${n + 1}::bigint AND seq <= $${n + 2}::bigint
-        ORDER BY seq LIMIT $${n + 3}`,
-      [...where.params, after.toString(), upTo.toString(), limit],
-    ),
+    `SELECT ${EVENT_COLUMNS} FROM events
+      WHERE ${where.sql} AND seq > $${n + 1}::bigint AND seq <= $${n + 2}::bigint
+      ORDER BY seq LIMIT $${n + 3}`,
+    [...where.params, after.toString(), upTo.toString(), limit],
   );
   return rows;
 }
