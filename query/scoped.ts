@@ -33,19 +33,6 @@ export interface TenantTx {
    */
   keys(where: ScopedWhere, mode: SortMode, limit: number): Promise<RowKey[]>;
   /**
-   * Up to `limit` rows (`columns`) matching `where`, in `mode` order, in one statement as
-   * `auditlog_reader`, so row-level security applies to every row. One phase instead of two
-   * (`keys` then the rows by key): meant for a clause whose conditions all keep their indexes
-   * under RLS (`where.leakproof`). The clause must come from `buildWhere` for this very scope, or
-   * this throws.
-   */
-  rows<R extends pg.QueryResultRow>(
-    where: ScopedWhere,
-    mode: SortMode,
-    limit: number,
-    columns: string,
-  ): Promise<R[]>;
-  /**
    * Opens a server-side cursor over the keys of every row matching `where` (for exports) and
    * returns a function fetching the next `n` keys; an empty array means the end.
    */
@@ -85,13 +72,13 @@ export interface TenantTx {
  * scope (checked here), and returns only (occurred_at, seq) positions; the rows themselves are
  * then read with `query`, under RLS. A bug that dropped the tenant from the match could produce
  * another tenant's positions, but never its data: the row read filters them out. A clause whose
- * conditions are all LEAKPROOF keeps its indexes under RLS, so a search or an export of one reads
- * its rows in one phase instead (`rows`, `rowCursor`, as the reader).
+ * conditions are all LEAKPROOF keeps its indexes under RLS, so an export of one reads its rows in
+ * one phase instead (`rowCursor`, as the reader). A search keeps two phases even then: with the
+ * policy's conditions in its statement the planner chose worse indexes for a 50-row page.
  *
  * Round trips: every statement is a network round trip and reads are latency-bound, so the role
- * is switched lazily, only when the next statement needs the other one: a two-phase search is
- * BEGIN, keys (owner), one statement that sets the scope and enters the reader role, rows, COMMIT;
- * a one-phase search skips the keys. `query`
+ * is switched lazily, only when the next statement needs the other one: a search is BEGIN, keys
+ * (owner), one statement that sets the scope and enters the reader role, rows, COMMIT. `query`
  * never sends a statement without entering the reader role first. COMMIT of a read-only
  * transaction cannot change what was read, so the result is returned without waiting for it; the
  * connection goes back to the pool once it has ended (or is discarded if it failed).
@@ -178,29 +165,12 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope): TenantTx {
       check(where);
       const n = where.params.length;
       await asOwner();
-      // Unnamed, so planned for its values every time (as `rows`): a cached generic plan cannot
-      // tell a rare term from a common one (0.1–0.8 s per full-text match in the 5M-event run).
+      // Unnamed, so planned for its values every time: a cached generic plan cannot tell a heavy
+      // tenant or user, or a common term, from a rare one. In the 5M-event search run, matching
+      // statements with cached plans took p99 from 90 to 367 ms (user_id) and from 88 to 945 ms
+      // (combined filters), and a full-text match 0.1–0.8 s.
       const { rows } = await client.query<RowKey>(
         `SELECT ${KEY_COLUMNS} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]} LIMIT $${n + 1}`,
-        [...where.params, limit],
-      );
-      return rows;
-    },
-    async rows<R extends pg.QueryResultRow>(
-      where: ScopedWhere,
-      mode: SortMode,
-      limit: number,
-      columns: string,
-    ) {
-      check(where);
-      await asReader();
-      const n = where.params.length;
-      // Unnamed, so planned for its values every time, at the cost of planning every partition
-      // it may touch: a cached generic plan cannot tell a heavy tenant or user from a light one. In
-      // the 5M-event search run, generic plans took p99 from 90 to 367 ms (user_id) and from 88 to
-      // 945 ms (combined filters).
-      const { rows } = await client.query<R>(
-        `SELECT ${columns} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]} LIMIT $${n + 1}`,
         [...where.params, limit],
       );
       return rows;
