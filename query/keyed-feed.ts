@@ -45,8 +45,8 @@ const ignore = () => {};
 
 /**
  * `keyedFeed` with the sealed values opened on `threads`: rows are sent in groups of
- * `DECRYPT_GROUP_ROWS` and handed to `emit` in push order as their group comes back, so this event loop
- * parses and formats while a decrypt thread opens. `flush` sends the last group and resolves once
+ * `DECRYPT_GROUP_ROWS` and handed to `emit` in push order as their group comes back, so this
+ * event loop parses and formats while a decrypt thread opens. `flush` sends the last group and resolves once
  * every pushed row is emitted; it rejects if any group failed to open (no row after the failed
  * group is emitted).
  */
