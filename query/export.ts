@@ -50,8 +50,9 @@ function write(stream: PassThrough, chunk: string | Buffer): Promise<void> {
  * one scoped read-only transaction (see `withTenantScope`): rows are FETCHed in chunks under
  * row-level security (see `exportRows`), decrypted (on `threads` when given, see `threadedFeed`)
  * and formatted into output buffers as they arrive, and written with backpressure, so the database
- * is read only as fast as the client downloads (at most one chunk ahead: the next chunk is read and formatted while the current one
- * is written, and the database sends a chunk while this process formats it).
+ * is read only as fast as the client downloads (at most one chunk ahead: the next chunk is read
+ * and formatted while the current one is written, and the database sends a chunk while this
+ * process formats it).
  *
  * Resolves with the body once the first chunk is in hand: a failure before that rejects (and
  * becomes a normal JSON error response); a failure after it destroys the body, so the client sees
