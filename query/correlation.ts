@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { prepared } from '../infra/db/prepared.js';
 import type { TenantTx } from './scoped.js';
 import { buildWhere } from './where.js';
 
@@ -34,12 +35,14 @@ export async function correlate(tx: TenantTx, requestId: string): Promise<Correl
     last_at: string | null;
     span_ms: number | null;
   }>(
-    `SELECT count(*)::int AS count,
+    prepared(
+      `SELECT count(*)::int AS count,
             to_char(min(occurred_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS first_at,
             to_char(max(occurred_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_at,
             (extract(epoch FROM max(occurred_at) - min(occurred_at)) * 1000)::float8 AS span_ms
        FROM events WHERE ${where.sql}`,
-    where.params,
+      where.params,
+    ),
   );
   const row = rows[0];
   return {

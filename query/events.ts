@@ -1,5 +1,6 @@
 import type { ReadScope } from '../infra/auth/access.js';
 import type { Context } from '../infra/context.js';
+import { prepared } from '../infra/db/prepared.js';
 import type { StoredEvent } from '../infra/schema/event.js';
 import { type Correlation, correlate } from './correlation.js';
 import { type Cursor, encodeCursor, type SortMode } from './cursor.js';
@@ -17,10 +18,12 @@ export async function getEvent(ctx: Context, scope: ReadScope, id: string): Prom
     const where = buildWhere(scope, {});
     // event_ids gives occurred_at, so the read touches one partition.
     const { rows } = await tx.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM events
+      prepared(
+        `SELECT ${EVENT_COLUMNS} FROM events
         WHERE ${where.sql}
           AND (occurred_at, id) = (SELECT occurred_at, id FROM event_ids WHERE tenant_id = $1 AND id = $${where.params.length + 1}::uuid)`,
-      [...where.params, id.toLowerCase()],
+        [...where.params, id.toLowerCase()],
+      ),
     );
     return rows[0];
   });
@@ -49,14 +52,16 @@ export async function rowsAt(tx: TenantTx, keys: RowKey[]): Promise<EventRow[]> 
   const ats = keys.map((k) => k.occurred_at);
   const span = timeSpan(ats);
   const { rows } = await tx.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM events
+    prepared(
+      `SELECT ${EVENT_COLUMNS} FROM events
        JOIN unnest($${n + 1}::timestamptz[], $${n + 2}::bigint[]) WITH ORDINALITY AS k(at, sq, ord)
          ON occurred_at = k.at AND seq = k.sq
       WHERE ${where.sql}
         AND occurred_at BETWEEN $${n + 3}::timestamptz AND $${n + 4}::timestamptz
         ${keys.length <= PRUNE_BY_INSTANT_MAX_KEYS ? `AND occurred_at = ANY($${n + 1}::timestamptz[])` : ''}
       ORDER BY k.ord`,
-    [...where.params, ats, keys.map((k) => k.seq), span.from, span.to],
+      [...where.params, ats, keys.map((k) => k.seq), span.from, span.to],
+    ),
   );
   return rows;
 }

@@ -24,9 +24,14 @@ export interface TenantTx {
   /**
    * Runs a statement as `auditlog_reader`. Row-level security shows it only the scope's tenant
    * (and, for the `user` role, the user's) rows of `events` and `event_ids`, even if the SQL
-   * forgets the condition. Every statement that returns event data goes through here.
+   * forgets the condition. Every statement that returns event data goes through here. Unnamed
+   * unless given as a `prepared` statement: name only statements whose best plan does not depend
+   * on their values (see `keys`).
    */
-  query<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow>(
+    statement: string | pg.QueryConfig,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   /**
    * Keys of the rows matching `where`, in `mode` order, at most `limit`. See "Why two phases".
    * The clause must come from `buildWhere` for this very scope, or this throws.
@@ -157,9 +162,9 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope): TenantTx {
   };
   return {
     scope,
-    async query(sql, params) {
+    async query(statement, params) {
       await asReader();
-      return client.query(prepared(sql, params));
+      return typeof statement === 'string' ? client.query(statement, params) : client.query(statement);
     },
     async keys(where, mode, limit) {
       check(where);

@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import type { ReadScope } from '../infra/auth/access.js';
 import type { Context } from '../infra/context.js';
+import { prepared } from '../infra/db/prepared.js';
 import { HttpError } from '../infra/http/errors.js';
 import { SEVERITIES, TenantId } from '../infra/schema/event.js';
 import { FilterProperties } from './filters.js';
@@ -227,7 +228,8 @@ async function tenantTally(db: TenantTx, tenantId: string, range: StatsRange, to
     c: string;
     n: string;
   }>(
-    `WITH series AS (
+    prepared(
+      `WITH series AS (
        SELECT (extract(epoch FROM date_trunc($2, bucket, 'UTC')) * 1000)::int8 AS ms, sum(count)::int8 AS n
          FROM rollup_totals_hourly
         WHERE tenant_id = $1 AND bucket >= $3::timestamptz AND bucket < $4::timestamptz
@@ -258,7 +260,8 @@ async function tenantTally(db: TenantTx, tenantId: string, range: StatsRange, to
      SELECT 's' AS part, NULL::int AS g, ms::text AS a, NULL AS b, NULL AS c, n FROM series
      UNION ALL SELECT 'd', g, severity, action, resource_type, n FROM dims
      UNION ALL SELECT 'u', NULL, user_id, NULL, NULL, n FROM users`,
-    [tenantId, range.interval, s.from, s.to, s.dayStart, s.dayEnd, top],
+      [tenantId, range.interval, s.from, s.to, s.dayStart, s.dayEnd, top],
+    ),
   );
   for (const r of rows) {
     const n = Number(r.n);

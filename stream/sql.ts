@@ -44,7 +44,7 @@ export async function readReplay(
   const where = buildWhere(scope, filters);
   const n = where.params.length;
   // Unnamed, so planned for its values: with filters, a cached generic plan cannot tell a heavy
-  // user from a light one (see `TenantTx.rows`). A replay runs once per (re)connect.
+  // user from a light one (see `TenantTx.keys`). A replay runs once per (re)connect.
   const { rows } = await pool.query<EventRow>(
     `SELECT ${EVENT_COLUMNS} FROM events
       WHERE ${where.sql} AND seq > $${n + 1}::bigint AND seq <= $${n + 2}::bigint
