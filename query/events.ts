@@ -7,6 +7,7 @@ import { type Cursor, encodeCursor, type SortMode } from './cursor.js';
 import { decodeRow, decodeRows, EVENT_COLUMNS, type EventRow } from './decode.js';
 import { openSearchKeys, useOpenSearch } from './opensearch.js';
 import { type RowKey, type TenantTx, withTenantScope } from './scoped.js';
+import { boundsOf, slicedKeys, timeWindows } from './time-windows.js';
 import { buildWhere, type ResolvedFilters } from './where.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -102,7 +103,8 @@ export interface SearchRequest {
  * A keyset page, stable while new events arrive: each page continues strictly after the last
  * row of the previous one in a total order, so no row is repeated or skipped. Newest first by
  * default; a request_id search is in sequence (causal) order and carries the request's summary.
- * Matching runs in PostgreSQL, or in OpenSearch for `q` when it is configured (see `TenantTx.keys`).
+ * Matching runs in PostgreSQL, newest time slice first (`slicedKeys`), or in OpenSearch for `q`
+ * when it is configured (see `TenantTx.keys`).
  * Always two phases (keys as the owner, then `rowsAt` under row-level security): one statement as
  * the reader role was tried for filters that keep their indexes under RLS, and the planner, with
  * the policy's conditions in the statement, chose worse indexes (5M events: p50 `user_id` 21 →
@@ -114,7 +116,15 @@ export async function searchEvents(ctx: Context, scope: ReadScope, search: Searc
   // connection is held during the HTTP call); the rows still come from PostgreSQL, under RLS.
   const found = useOpenSearch(ctx, filters) ? await openSearchKeys(ctx, scope, search, limit + 1) : undefined;
   const { rows, correlation } = await withTenantScope(ctx, scope, async (tx) => {
-    const keys = found ?? (await tx.keys(buildWhere(scope, filters, search.cursor), mode, limit + 1));
+    const keys =
+      found ??
+      (await slicedKeys(
+        tx,
+        buildWhere(scope, filters, search.cursor),
+        mode,
+        limit + 1,
+        timeWindows(mode, boundsOf(filters, search.cursor), Date.now()),
+      ));
     return {
       rows: await rowsAt(tx, keys),
       correlation: filters.request_id === undefined ? undefined : await correlate(tx, filters.request_id),
