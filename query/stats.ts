@@ -1,7 +1,6 @@
 import Type, { type Static } from 'typebox';
 import type { ReadScope } from '../infra/auth/access.js';
 import type { Context } from '../infra/context.js';
-import { prepared } from '../infra/db/prepared.js';
 import { HttpError } from '../infra/http/errors.js';
 import { SEVERITIES, TenantId } from '../infra/schema/event.js';
 import { FilterProperties } from './filters.js';
@@ -213,7 +212,9 @@ function split(range: StatsRange) {
  * Tenant-wide stats from the rollups (migration 003): reads O(buckets × distinct values), never
  * events, through the covering indexes of migration 004 (index-only scans). One statement, so one
  * round trip: the series, the three breakdowns and the top users come back as rows tagged by
- * `part`.
+ * `part`. Unnamed, so planned for its range every time: as a named statement PostgreSQL kept a
+ * generic plan after five runs, and a 30-day request for a tenant with 1,000 active users went
+ * from 21 to 124 ms (p50, idle).
  */
 async function tenantTally(db: TenantTx, tenantId: string, range: StatsRange, top: number) {
   const t = emptyTally();
@@ -228,8 +229,7 @@ async function tenantTally(db: TenantTx, tenantId: string, range: StatsRange, to
     c: string;
     n: string;
   }>(
-    prepared(
-      `WITH series AS (
+    `WITH series AS (
        SELECT (extract(epoch FROM date_trunc($2, bucket, 'UTC')) * 1000)::int8 AS ms, sum(count)::int8 AS n
          FROM rollup_totals_hourly
         WHERE tenant_id = $1 AND bucket >= $3::timestamptz AND bucket < $4::timestamptz
@@ -260,8 +260,7 @@ async function tenantTally(db: TenantTx, tenantId: string, range: StatsRange, to
      SELECT 's' AS part, NULL::int AS g, ms::text AS a, NULL AS b, NULL AS c, n FROM series
      UNION ALL SELECT 'd', g, severity, action, resource_type, n FROM dims
      UNION ALL SELECT 'u', NULL, user_id, NULL, NULL, n FROM users`,
-      [tenantId, range.interval, s.from, s.to, s.dayStart, s.dayEnd, top],
-    ),
+    [tenantId, range.interval, s.from, s.to, s.dayStart, s.dayEnd, top],
   );
   for (const r of rows) {
     const n = Number(r.n);
