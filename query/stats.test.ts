@@ -61,6 +61,21 @@ function globexEvents(): Ev[] {
   }));
 }
 
+/**
+ * 600 events over 24 days from Sunday 2026-02-01 05:00 UTC (so ranges cross ISO weeks, whole days
+ * and partial ones), users skewed so the top list is not a tie.
+ */
+const LONG_BASE = Date.parse('2026-02-01T05:00:00Z');
+function longEvents(): Ev[] {
+  return Array.from({ length: 600 }, (_, i) => ({
+    ...(i % 7 === 0 ? {} : { user_id: `l-${((i * i) % 13) % (1 + (i % 5))}` }),
+    action: ['CREATE', 'UPDATE', 'DELETE', 'LOGIN'][(i * 7) % 4]!,
+    resource_type: ['order', 'invoice', 'session', 'report'][(i * 5) % 4]!,
+    severity: SEVERITIES[(i * 11) % 4]!,
+    occurred_at: new Date(LONG_BASE + ((i * 9973) % (24 * 24 * 60)) * 60_000 + (i % 1000)).toISOString(),
+  }));
+}
+
 /** The oracle: stats computed in plain JS from the events we sent, with the documented semantics. */
 function expected(
   events: Ev[],
@@ -117,6 +132,7 @@ describe('GET /api/v1/logs/stats (rollups maintained by persist)', () => {
   let auditor: string;
   const acme = acmeEvents();
   const globex = globexEvents();
+  const long = longEvents();
 
   const stats = (qs: string, token: string) => http(svc.url, 'GET', `/api/v1/logs/stats?${qs}`, { token });
 
@@ -124,10 +140,11 @@ describe('GET /api/v1/logs/stats (rollups maintained by persist)', () => {
     svc = await startTestService(['ingest', 'mask', 'encrypt', 'persist', 'query'], {
       STATS_USER_MAX_EVENTS: '20',
     });
-    for (const id of ['acme', 'globex', 'initech']) await svc.createTenant(id);
+    for (const id of ['acme', 'globex', 'initech', 'longrange']) await svc.createTenant(id);
     for (const [tenant, events] of [
       ['acme', acme],
       ['globex', globex],
+      ['longrange', long],
     ] as const) {
       const writer = await svc.token(tenant, 'admin', 'app');
       const res = await http(svc.url, 'POST', '/api/v1/logs/bulk', { token: writer, body: { events } });
@@ -141,6 +158,11 @@ describe('GET /api/v1/logs/stats (rollups maintained by persist)', () => {
     const theirs = await svc.token('globex', 'auditor', 'aud');
     await eventually(async () =>
       (await stats(all, theirs)).body?.total === globex.length ? true : undefined,
+    );
+    const longAuditor = await svc.token('longrange', 'auditor', 'aud');
+    const longAll = 'from=2026-01-31T00:00:00Z&to=2026-02-27T00:00:00Z&interval=day';
+    await eventually(async () =>
+      (await stats(longAll, longAuditor)).body?.total === long.length ? true : undefined,
     );
   });
   afterAll(async () => svc?.stop());
@@ -166,6 +188,32 @@ describe('GET /api/v1/logs/stats (rollups maintained by persist)', () => {
     expect(res.body).toEqual(want);
     expect(res.body.series).toHaveLength(29);
     expect(res.body.by_action).toHaveLength(3);
+  });
+
+  it('counts ranges over weeks, days and edge hours exactly (weekly rollups, days minus hours)', async () => {
+    const token = await svc.token('longrange', 'auditor', 'aud');
+    const h = (iso: string) => Date.parse(iso);
+    const ranges: [string, string, 'hour' | 'day'][] = [
+      // Whole weeks (Mondays 2, 9, 16) with partial days and hours at both ends.
+      ['2026-02-01T05:00:00Z', '2026-02-25T05:00:00Z', 'day'],
+      ['2026-02-01T21:00:00Z', '2026-02-24T22:00:00Z', 'day'],
+      ['2026-02-02T00:00:00Z', '2026-02-16T00:00:00Z', 'day'],
+      // Edge days mostly inside (read as the day minus the hours outside) and mostly outside.
+      ['2026-02-03T01:00:00Z', '2026-02-12T23:00:00Z', 'hour'],
+      ['2026-02-03T20:00:00Z', '2026-02-04T19:00:00Z', 'hour'],
+      ['2026-02-10T02:00:00Z', '2026-02-10T22:00:00Z', 'hour'],
+      ['2026-02-10T05:00:00Z', '2026-02-10T06:00:00Z', 'hour'],
+      ['2026-01-20T00:00:00Z', '2026-03-01T00:00:00Z', 'day'],
+    ];
+    for (const [from, to, interval] of ranges) {
+      for (const top of [3, 100]) {
+        const res = await stats(`from=${from}&to=${to}&interval=${interval}&top=${top}`, token);
+        expect(res.status, `${from} ${to}`).toBe(200);
+        expect(res.body, `${from} ${to} top ${top}`).toEqual(
+          expected(long, 'longrange', h(from), h(to), interval, top),
+        );
+      }
+    }
   });
 
   it('widens an uneven range to whole UTC hours and says so', async () => {
@@ -401,6 +449,16 @@ describe('GET /api/v1/logs/stats (rollups maintained by persist)', () => {
       [
         `SELECT tenant_id, bucket, user_id, count::int FROM rollup_users_daily`,
         `SELECT tenant_id, date_trunc('day', occurred_at, 'UTC') AS bucket, user_id, count(*)::int AS count
+           FROM events WHERE user_id IS NOT NULL GROUP BY 1, 2, 3`,
+      ],
+      [
+        `SELECT tenant_id, bucket, severity, action, resource_type, count::int FROM rollup_dims_weekly`,
+        `SELECT tenant_id, date_trunc('week', occurred_at, 'UTC') AS bucket, severity, action, resource_type, count(*)::int AS count
+           FROM events GROUP BY 1, 2, 3, 4, 5`,
+      ],
+      [
+        `SELECT tenant_id, bucket, user_id, count::int FROM rollup_users_weekly`,
+        `SELECT tenant_id, date_trunc('week', occurred_at, 'UTC') AS bucket, user_id, count(*)::int AS count
            FROM events WHERE user_id IS NOT NULL GROUP BY 1, 2, 3`,
       ],
       [

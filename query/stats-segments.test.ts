@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { COMPLEMENT_FROM_HOURS, type Segment, segments } from './stats-segments.js';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const at = (iso: string) => Date.parse(iso);
+
+/**
+ * Rollups as persist keeps them, over a made-up history: a count per hour, and the daily and
+ * weekly buckets as the sums of their hours (what makes subtracting hours from a day exact).
+ */
+function history(fromMs: number, hours: number, seed = 7) {
+  let x = seed;
+  const rnd = () => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x / 2147483648;
+  };
+  const hourly = new Map<number, number>();
+  for (let i = 0; i < hours; i++) hourly.set(fromMs + i * HOUR, rnd() < 0.2 ? 0 : 1 + Math.floor(rnd() * 50));
+  const sumOver = (grainOf: (t: number) => number) => {
+    const m = new Map<number, number>();
+    for (const [t, n] of hourly) m.set(grainOf(t), (m.get(grainOf(t)) ?? 0) + n);
+    return m;
+  };
+  const monday = (t: number) => Math.floor((t - 4 * DAY) / (7 * DAY)) * 7 * DAY + 4 * DAY;
+  return {
+    hourly,
+    daily: sumOver((t) => Math.floor(t / DAY) * DAY),
+    weekly: sumOver(monday),
+    monday,
+  };
+}
+
+type History = ReturnType<typeof history>;
+
+function sumSegments(h: History, segs: Segment[]): number {
+  let total = 0;
+  for (const s of segs) {
+    for (const [bucket, n] of h[s.grain]) if (bucket >= s.from && bucket < s.to) total += s.sign * n;
+  }
+  return total;
+}
+
+function sumHours(h: History, fromMs: number, toMs: number): number {
+  let total = 0;
+  for (const [t, n] of h.hourly) if (t >= fromMs && t < toMs) total += n;
+  return total;
+}
+
+describe('segments', () => {
+  it('reads a trailing 30-day range as whole weeks, whole days and few hours', () => {
+    const from = at('2026-10-29T21:00:00Z');
+    const to = at('2026-11-28T22:00:00Z');
+    expect(segments(from, to)).toEqual([
+      { grain: 'hourly', from, to: at('2026-10-30T00:00:00Z'), sign: 1 },
+      { grain: 'daily', from: at('2026-10-30T00:00:00Z'), to: at('2026-11-02T00:00:00Z'), sign: 1 },
+      { grain: 'weekly', from: at('2026-11-02T00:00:00Z'), to: at('2026-11-23T00:00:00Z'), sign: 1 },
+      { grain: 'daily', from: at('2026-11-23T00:00:00Z'), to: at('2026-11-28T00:00:00Z'), sign: 1 },
+      // 22 hours of the last day: the day minus its two hours after the range.
+      { grain: 'daily', from: at('2026-11-28T00:00:00Z'), to: at('2026-11-29T00:00:00Z'), sign: 1 },
+      { grain: 'hourly', from: to, to: at('2026-11-29T00:00:00Z'), sign: -1 },
+    ]);
+  });
+
+  it('reads a short range hour by hour, and a day boundary inside it on both sides', () => {
+    expect(segments(at('2026-11-27T21:00:00Z'), at('2026-11-28T02:00:00Z'))).toEqual([
+      { grain: 'hourly', from: at('2026-11-27T21:00:00Z'), to: at('2026-11-28T00:00:00Z'), sign: 1 },
+      { grain: 'hourly', from: at('2026-11-28T00:00:00Z'), to: at('2026-11-28T02:00:00Z'), sign: 1 },
+    ]);
+  });
+
+  it('subtracts from a day only from COMPLEMENT_FROM_HOURS hours of it on', () => {
+    const day = at('2026-11-28T00:00:00Z');
+    expect(segments(day, day + (COMPLEMENT_FROM_HOURS - 1) * HOUR)).toEqual([
+      { grain: 'hourly', from: day, to: day + (COMPLEMENT_FROM_HOURS - 1) * HOUR, sign: 1 },
+    ]);
+    expect(segments(day + 2 * HOUR, day + (COMPLEMENT_FROM_HOURS + 2) * HOUR)).toEqual([
+      { grain: 'daily', from: day, to: day + DAY, sign: 1 },
+      { grain: 'hourly', from: day, to: day + 2 * HOUR, sign: -1 },
+      { grain: 'hourly', from: day + (COMPLEMENT_FROM_HOURS + 2) * HOUR, to: day + DAY, sign: -1 },
+    ]);
+  });
+
+  it('starts weeks on Monday 00:00 UTC, as date_trunc(week) does', () => {
+    const monday = at('2026-11-23T00:00:00Z');
+    expect(new Date(monday).getUTCDay()).toBe(1);
+    expect(segments(monday, monday + 7 * DAY)).toEqual([
+      { grain: 'weekly', from: monday, to: monday + 7 * DAY, sign: 1 },
+    ]);
+    // One hour short of the week: no whole week inside.
+    expect(segments(monday + HOUR, monday + 7 * DAY).some((s) => s.grain === 'weekly')).toBe(false);
+  });
+
+  it('counts exactly what the hours count, for every range of a 70-day history', () => {
+    const start = at('2026-08-30T00:00:00Z');
+    const h = history(start, 70 * 24);
+    // Every (from, to) pair at 7-hour steps (coprime with days and weeks, so every alignment).
+    let checked = 0;
+    for (let from = start; from < start + 70 * DAY; from += 7 * HOUR) {
+      for (let to = from + HOUR; to <= start + 70 * DAY; to += 7 * HOUR) {
+        const segs = segments(from, to);
+        expect(sumSegments(h, segs), `${new Date(from).toISOString()} – ${new Date(to).toISOString()}`).toBe(
+          sumHours(h, from, to),
+        );
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(2000);
+  });
+
+  it('works before 1970 and on dates far apart', () => {
+    const start = at('1969-12-20T00:00:00Z');
+    const h = history(start, 30 * 24, 3);
+    expect(h.monday(at('1969-12-24T05:00:00Z'))).toBe(at('1969-12-22T00:00:00Z'));
+    for (const [from, to] of [
+      [start + 5 * HOUR, start + 29 * DAY + 3 * HOUR],
+      [start, start + 30 * DAY],
+      [start + 50 * HOUR, start + 51 * HOUR],
+    ] as const) {
+      expect(sumSegments(h, segments(from, to))).toBe(sumHours(h, from, to));
+    }
+  });
+});

@@ -1,0 +1,84 @@
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const WEEK_MS = 7 * DAY_MS;
+/** 1970-01-05, a Monday: weeks start on Monday 00:00 UTC, as `date_trunc('week', …, 'UTC')`. */
+const FIRST_MONDAY_MS = 4 * DAY_MS;
+
+/** Which rollup table a segment reads (migrations 003 and 005). */
+export type Grain = 'hourly' | 'daily' | 'weekly';
+
+/** Rollup buckets with `from <= bucket < to` of one grain, added (`sign` 1) or subtracted (-1). */
+export interface Segment {
+  grain: Grain;
+  from: number;
+  to: number;
+  sign: 1 | -1;
+}
+
+/**
+ * From this many hours of one day inside a range, the day is read as its daily bucket minus the
+ * hours outside the range instead of hour by hour. A daily bucket holds about as many rows as a
+ * few busy hours (every user active that day, against those active in one hour), so it pays once
+ * most of the day is inside.
+ */
+export const COMPLEMENT_FROM_HOURS = 14;
+
+const floorTo = (t: number, step: number, origin = 0) => Math.floor((t - origin) / step) * step + origin;
+const ceilTo = (t: number, step: number, origin = 0) => {
+  const f = floorTo(t, step, origin);
+  return f === t ? t : f + step;
+};
+
+/**
+ * Rollup segments whose signed sum counts exactly the events in `[fromMs, toMs)` (whole UTC
+ * hours): whole ISO weeks from the weekly rollups, the whole days around them from the daily
+ * ones, and the hours at either edge from the hourly ones, or, for an edge day mostly inside the
+ * range, that day's daily bucket minus its hours outside. Exact because every daily bucket is the
+ * sum of its day's hourly buckets and every weekly one of its week's daily buckets (persist writes
+ * all of them in one statement, and the backfills derived them from each other).
+ *
+ * A trailing 30-day range reads about 4 weeks, up to 12 days and a few hours instead of 30 days
+ * and up to 46 hours.
+ */
+export function segments(fromMs: number, toMs: number): Segment[] {
+  const out: Segment[] = [];
+  const push = (grain: Grain, from: number, to: number, sign: 1 | -1 = 1) => {
+    if (from < to) out.push({ grain, from, to, sign });
+  };
+  /** [a, b) within one UTC day. */
+  const partOfDay = (a: number, b: number) => {
+    if (a >= b) return;
+    if ((b - a) / HOUR_MS < COMPLEMENT_FROM_HOURS) return push('hourly', a, b);
+    const day = floorTo(a, DAY_MS);
+    push('daily', day, day + DAY_MS);
+    push('hourly', day, a, -1);
+    push('hourly', b, day + DAY_MS, -1);
+  };
+  /** [a, b) by whole days and the parts of days at either end. */
+  const byDays = (a: number, b: number) => {
+    if (a >= b) return;
+    const firstDay = ceilTo(a, DAY_MS);
+    const lastDay = floorTo(b, DAY_MS);
+    if (firstDay < lastDay) {
+      partOfDay(a, firstDay);
+      push('daily', firstDay, lastDay);
+      partOfDay(lastDay, b);
+    } else if (firstDay < b) {
+      // No whole day inside, but a day boundary: the end of one day and the start of the next.
+      partOfDay(a, firstDay);
+      partOfDay(firstDay, b);
+    } else {
+      partOfDay(a, b);
+    }
+  };
+  const firstWeek = ceilTo(fromMs, WEEK_MS, FIRST_MONDAY_MS);
+  const lastWeek = floorTo(toMs, WEEK_MS, FIRST_MONDAY_MS);
+  if (firstWeek < lastWeek) {
+    byDays(fromMs, firstWeek);
+    push('weekly', firstWeek, lastWeek);
+    byDays(lastWeek, toMs);
+  } else {
+    byDays(fromMs, toMs);
+  }
+  return out;
+}
