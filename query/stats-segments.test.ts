@@ -4,6 +4,8 @@ import { COMPLEMENT_FROM_HOURS, type Segment, segments } from './stats-segments.
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const at = (iso: string) => Date.parse(iso);
+/** A `now` after every range below, unless a test is about today. */
+const LATER = at('2030-01-01T00:00:00Z');
 
 /**
  * Rollups as persist keeps them, over a made-up history: a count per hour, and the daily and
@@ -48,22 +50,47 @@ function sumHours(h: History, fromMs: number, toMs: number): number {
 }
 
 describe('segments', () => {
-  it('reads a trailing 30-day range as whole weeks, whole days and few hours', () => {
+  it('reads a trailing 30-day range as whole weeks, whole days and today by the hour', () => {
     const from = at('2026-10-29T21:00:00Z');
     const to = at('2026-11-28T22:00:00Z');
-    expect(segments(from, to)).toEqual([
+    const now = at('2026-11-28T21:55:00Z');
+    expect(segments(from, to, now)).toEqual([
       { grain: 'hourly', from, to: at('2026-10-30T00:00:00Z'), sign: 1 },
       { grain: 'daily', from: at('2026-10-30T00:00:00Z'), to: at('2026-11-02T00:00:00Z'), sign: 1 },
       { grain: 'weekly', from: at('2026-11-02T00:00:00Z'), to: at('2026-11-23T00:00:00Z'), sign: 1 },
       { grain: 'daily', from: at('2026-11-23T00:00:00Z'), to: at('2026-11-28T00:00:00Z'), sign: 1 },
-      // 22 hours of the last day: the day minus its two hours after the range.
+      // Today: persist is still updating its daily (and this week's weekly) rows.
+      { grain: 'hourly', from: at('2026-11-28T00:00:00Z'), to, sign: 1 },
+    ]);
+  });
+
+  it('reads a past day mostly inside as the day minus the hours outside', () => {
+    const from = at('2026-10-29T21:00:00Z');
+    const to = at('2026-11-28T22:00:00Z');
+    expect(segments(from, to, LATER).slice(-2)).toEqual([
       { grain: 'daily', from: at('2026-11-28T00:00:00Z'), to: at('2026-11-29T00:00:00Z'), sign: 1 },
       { grain: 'hourly', from: to, to: at('2026-11-29T00:00:00Z'), sign: -1 },
     ]);
   });
 
+  it('never reads a daily or weekly bucket of today or later', () => {
+    const now = at('2026-11-25T10:30:00Z'); // a Wednesday
+    const segs = segments(at('2026-11-01T00:00:00Z'), at('2026-12-31T00:00:00Z'), now);
+    for (const s of segs)
+      if (s.grain !== 'hourly') expect(s.to).toBeLessThanOrEqual(at('2026-11-25T00:00:00Z'));
+    expect(segs.at(-1)).toEqual({
+      grain: 'hourly',
+      from: at('2026-11-25T00:00:00Z'),
+      to: at('2026-12-31T00:00:00Z'),
+      sign: 1,
+    });
+    expect(segments(at('2026-11-25T03:00:00Z'), at('2026-11-25T09:00:00Z'), now)).toEqual([
+      { grain: 'hourly', from: at('2026-11-25T03:00:00Z'), to: at('2026-11-25T09:00:00Z'), sign: 1 },
+    ]);
+  });
+
   it('reads a short range hour by hour, and a day boundary inside it on both sides', () => {
-    expect(segments(at('2026-11-27T21:00:00Z'), at('2026-11-28T02:00:00Z'))).toEqual([
+    expect(segments(at('2026-11-27T21:00:00Z'), at('2026-11-28T02:00:00Z'), LATER)).toEqual([
       { grain: 'hourly', from: at('2026-11-27T21:00:00Z'), to: at('2026-11-28T00:00:00Z'), sign: 1 },
       { grain: 'hourly', from: at('2026-11-28T00:00:00Z'), to: at('2026-11-28T02:00:00Z'), sign: 1 },
     ]);
@@ -71,10 +98,10 @@ describe('segments', () => {
 
   it('subtracts from a day only from COMPLEMENT_FROM_HOURS hours of it on', () => {
     const day = at('2026-11-28T00:00:00Z');
-    expect(segments(day, day + (COMPLEMENT_FROM_HOURS - 1) * HOUR)).toEqual([
+    expect(segments(day, day + (COMPLEMENT_FROM_HOURS - 1) * HOUR, LATER)).toEqual([
       { grain: 'hourly', from: day, to: day + (COMPLEMENT_FROM_HOURS - 1) * HOUR, sign: 1 },
     ]);
-    expect(segments(day + 2 * HOUR, day + (COMPLEMENT_FROM_HOURS + 2) * HOUR)).toEqual([
+    expect(segments(day + 2 * HOUR, day + (COMPLEMENT_FROM_HOURS + 2) * HOUR, LATER)).toEqual([
       { grain: 'daily', from: day, to: day + DAY, sign: 1 },
       { grain: 'hourly', from: day, to: day + 2 * HOUR, sign: -1 },
       { grain: 'hourly', from: day + (COMPLEMENT_FROM_HOURS + 2) * HOUR, to: day + DAY, sign: -1 },
@@ -84,11 +111,11 @@ describe('segments', () => {
   it('starts weeks on Monday 00:00 UTC, as date_trunc(week) does', () => {
     const monday = at('2026-11-23T00:00:00Z');
     expect(new Date(monday).getUTCDay()).toBe(1);
-    expect(segments(monday, monday + 7 * DAY)).toEqual([
+    expect(segments(monday, monday + 7 * DAY, LATER)).toEqual([
       { grain: 'weekly', from: monday, to: monday + 7 * DAY, sign: 1 },
     ]);
     // One hour short of the week: no whole week inside.
-    expect(segments(monday + HOUR, monday + 7 * DAY).some((s) => s.grain === 'weekly')).toBe(false);
+    expect(segments(monday + HOUR, monday + 7 * DAY, LATER).some((s) => s.grain === 'weekly')).toBe(false);
   });
 
   it('counts exactly what the hours count, for every range of a 70-day history', () => {
@@ -96,16 +123,18 @@ describe('segments', () => {
     const h = history(start, 70 * 24);
     // Every (from, to) pair at 7-hour steps (coprime with days and weeks, so every alignment).
     let checked = 0;
-    for (let from = start; from < start + 70 * DAY; from += 7 * HOUR) {
-      for (let to = from + HOUR; to <= start + 70 * DAY; to += 7 * HOUR) {
-        const segs = segments(from, to);
-        expect(sumSegments(h, segs), `${new Date(from).toISOString()} – ${new Date(to).toISOString()}`).toBe(
-          sumHours(h, from, to),
-        );
-        checked++;
+    // `now` after the history, and in the middle of it (the part from that day on by the hour).
+    for (const now of [LATER, start + 40 * DAY + 5 * HOUR]) {
+      for (let from = start; from < start + 70 * DAY; from += 7 * HOUR) {
+        for (let to = from + HOUR; to <= start + 70 * DAY; to += 7 * HOUR) {
+          const segs = segments(from, to, now);
+          const range = `${new Date(from).toISOString()} – ${new Date(to).toISOString()}`;
+          expect(sumSegments(h, segs), range).toBe(sumHours(h, from, to));
+          checked++;
+        }
       }
     }
-    expect(checked).toBeGreaterThan(2000);
+    expect(checked).toBeGreaterThan(4000);
   });
 
   it('works before 1970 and on dates far apart', () => {
@@ -117,7 +146,7 @@ describe('segments', () => {
       [start, start + 30 * DAY],
       [start + 50 * HOUR, start + 51 * HOUR],
     ] as const) {
-      expect(sumSegments(h, segments(from, to))).toBe(sumHours(h, from, to));
+      expect(sumSegments(h, segments(from, to, LATER))).toBe(sumHours(h, from, to));
     }
   });
 });

@@ -37,10 +37,17 @@ const ceilTo = (t: number, step: number, origin = 0) => {
  * sum of its day's hourly buckets and every weekly one of its week's daily buckets (persist writes
  * all of them in one statement, and the backfills derived them from each other).
  *
- * A trailing 30-day range reads about 4 weeks, up to 12 days and a few hours instead of 30 days
+ * Only days that ended before today (UTC, by `nowMs`) are read from daily or weekly buckets; the
+ * part of the range from today's midnight on is read hour by hour. Persist updates today's daily
+ * and this week's weekly rows with every batch, and those tables' covering indexes (migration
+ * 004) make every update leave a dead index entry behind until vacuum: reading today's daily
+ * bucket while ingest ran at 2,000 events/s took a 30-day request from ~45 to ~105 ms (p50).
+ * Hourly buckets see that churn only for the current hour.
+ *
+ * A trailing 30-day range reads about 3 weeks, up to 12 days and today's hours instead of 30 days
  * and up to 46 hours.
  */
-export function segments(fromMs: number, toMs: number): Segment[] {
+export function segments(fromMs: number, toMs: number, nowMs: number): Segment[] {
   const out: Segment[] = [];
   const push = (grain: Grain, from: number, to: number, sign: 1 | -1 = 1) => {
     if (from < to) out.push({ grain, from, to, sign });
@@ -71,14 +78,19 @@ export function segments(fromMs: number, toMs: number): Segment[] {
       partOfDay(a, b);
     }
   };
-  const firstWeek = ceilTo(fromMs, WEEK_MS, FIRST_MONDAY_MS);
-  const lastWeek = floorTo(toMs, WEEK_MS, FIRST_MONDAY_MS);
-  if (firstWeek < lastWeek) {
-    byDays(fromMs, firstWeek);
-    push('weekly', firstWeek, lastWeek);
-    byDays(lastWeek, toMs);
-  } else {
-    byDays(fromMs, toMs);
+  const today = floorTo(nowMs, DAY_MS);
+  const settledTo = Math.min(toMs, today);
+  if (fromMs < settledTo) {
+    const firstWeek = ceilTo(fromMs, WEEK_MS, FIRST_MONDAY_MS);
+    const lastWeek = floorTo(settledTo, WEEK_MS, FIRST_MONDAY_MS);
+    if (firstWeek < lastWeek) {
+      byDays(fromMs, firstWeek);
+      push('weekly', firstWeek, lastWeek);
+      byDays(lastWeek, settledTo);
+    } else {
+      byDays(fromMs, settledTo);
+    }
   }
+  push('hourly', Math.max(fromMs, today), toMs);
   return out;
 }
