@@ -1,5 +1,5 @@
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 24 * HOUR_MS;
 const WEEK_MS = 7 * DAY_MS;
 /** 1970-01-05, a Monday: weeks start on Monday 00:00 UTC, as `date_trunc('week', …, 'UTC')`. */
 const FIRST_MONDAY_MS = 4 * DAY_MS;
@@ -23,8 +23,10 @@ export interface Segment {
  */
 export const COMPLEMENT_FROM_HOURS = 14;
 
-const floorTo = (t: number, step: number, origin = 0) => Math.floor((t - origin) / step) * step + origin;
-const ceilTo = (t: number, step: number, origin = 0) => {
+/** `t` rounded down (`floorTo`) or up (`ceilTo`) to a multiple of `step` counted from `origin`. */
+export const floorTo = (t: number, step: number, origin = 0) =>
+  Math.floor((t - origin) / step) * step + origin;
+export const ceilTo = (t: number, step: number, origin = 0) => {
   const f = floorTo(t, step, origin);
   return f === t ? t : f + step;
 };

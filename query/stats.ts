@@ -5,11 +5,9 @@ import { HttpError } from '../infra/http/errors.js';
 import { SEVERITIES, TenantId } from '../infra/schema/event.js';
 import { FilterProperties } from './filters.js';
 import { type TenantTx, withTenantScope } from './scoped.js';
-import { segments } from './stats-segments.js';
+import { ceilTo, DAY_MS, floorTo, HOUR_MS, segments } from './stats-segments.js';
 import { buildWhere } from './where.js';
 
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
 /** Most buckets one request may ask for: 100 days by hour, about 6.5 years by day. */
 export const MAX_STATS_BUCKETS = 2400;
 
@@ -134,8 +132,8 @@ export function resolveRange(query: Pick<StatsQuery, 'from' | 'to' | 'interval'>
   const from = query.from !== undefined ? Date.parse(query.from) : to - span;
   if (!(from < to)) throw new HttpError(400, 'invalid_range', 'from must be before to');
   const range = {
-    fromMs: Math.floor(from / HOUR_MS) * HOUR_MS,
-    toMs: Math.ceil(to / HOUR_MS) * HOUR_MS,
+    fromMs: floorTo(from, HOUR_MS),
+    toMs: ceilTo(to, HOUR_MS),
     interval,
   };
   if (bucketStarts(range).length > MAX_STATS_BUCKETS) {
@@ -152,7 +150,7 @@ export function resolveRange(query: Pick<StatsQuery, 'from' | 'to' | 'interval'>
 function bucketStarts(range: StatsRange): number[] {
   const step = range.interval === 'day' ? DAY_MS : HOUR_MS;
   const starts: number[] = [];
-  for (let t = Math.floor(range.fromMs / step) * step; t < range.toMs; t += step) {
+  for (let t = floorTo(range.fromMs, step); t < range.toMs; t += step) {
     starts.push(t);
     if (starts.length > MAX_STATS_BUCKETS) break;
   }
