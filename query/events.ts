@@ -6,8 +6,9 @@ import { type Correlation, correlate } from './correlation.js';
 import { type Cursor, encodeCursor, type SortMode } from './cursor.js';
 import { decodeRow, decodeRows, EVENT_COLUMNS, type EventRow } from './decode.js';
 import { openSearchKeys, useOpenSearch } from './opensearch.js';
+import { recentMatchKeys } from './recent-matches.js';
 import { type RowKey, type TenantTx, withTenantScope } from './scoped.js';
-import { boundsOf, slicedKeys, timeWindows } from './time-windows.js';
+import { boundsOf, narrowed, slicedKeys, type TimeWindow, timeWindows } from './time-windows.js';
 import { buildWhere, type ResolvedFilters } from './where.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -97,6 +98,32 @@ function timeSpan(ats: string[]): { from: string; to: string } {
   return { from: new Date(min).toISOString(), to: new Date(max + 1).toISOString() };
 }
 
+/**
+ * A full-text search's page from `recentMatchKeys`, in its first time slice (see `timeWindows`),
+ * when the rows read there fill it; undefined otherwise, and the page is matched as usual. Only
+ * for time orders and when every other filter keeps its index (text, time and sequence
+ * comparisons: the rows are read through one of those indexes), and only within a time bound, so
+ * the statement is planned over a few partitions.
+ */
+async function recentFirst(
+  tx: TenantTx,
+  scope: ReadScope,
+  search: SearchRequest,
+  bounds: TimeWindow,
+  edges: number[],
+): Promise<RowKey[] | undefined> {
+  const { filters, mode, limit } = search;
+  if (filters.q === undefined || (mode !== 'time-desc' && mode !== 'time-asc')) return undefined;
+  const { q, ...rest } = filters;
+  const where = buildWhere(scope, rest, search.cursor);
+  if (!where.leakproof) return undefined;
+  const edge = edges[0];
+  if (edge === undefined && (mode === 'time-desc' ? bounds.from : bounds.to) === undefined) return undefined;
+  const window = edge === undefined ? {} : mode === 'time-desc' ? { from: edge } : { to: edge };
+  const keys = await recentMatchKeys(tx, narrowed(where, window), q, mode, limit + 1);
+  return keys.length === limit + 1 ? keys : undefined;
+}
+
 /** A page of search results. `correlation` is present when the search named a request_id. */
 export interface Page {
   data: StoredEvent[];
@@ -129,15 +156,12 @@ export async function searchEvents(ctx: Context, scope: ReadScope, search: Searc
   // connection is held during the HTTP call); the rows still come from PostgreSQL, under RLS.
   const found = useOpenSearch(ctx, filters) ? await openSearchKeys(ctx, scope, search, limit + 1) : undefined;
   const { rows, correlation } = await withTenantScope(ctx, scope, async (tx) => {
+    const bounds = boundsOf(filters, search.cursor);
+    const edges = timeWindows(mode, bounds, Date.now());
     const keys =
       found ??
-      (await slicedKeys(
-        tx,
-        buildWhere(scope, filters, search.cursor),
-        mode,
-        limit + 1,
-        timeWindows(mode, boundsOf(filters, search.cursor), Date.now()),
-      ));
+      (await recentFirst(tx, scope, search, bounds, edges)) ??
+      (await slicedKeys(tx, buildWhere(scope, filters, search.cursor), mode, limit + 1, edges));
     return {
       rows: await rowsAt(tx, keys),
       correlation: filters.request_id === undefined ? undefined : await correlate(tx, filters.request_id),
