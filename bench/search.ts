@@ -9,6 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { backgroundIngest } from './lib/background.js';
 import { parseBenchArgs } from './lib/cli.js';
+import { cpuShare, cpuSnapshot, describeShare } from './lib/cpu.js';
 import { COMMON_TERM, type GeneratedEvent, RARE_TERM, rng } from './lib/events.js';
 import { HttpClient } from './lib/http-client.js';
 import { loadEvents } from './lib/loader.js';
@@ -140,6 +141,7 @@ export async function runSearch(argv: string[]): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, values['ingest-warmup'] * 1000));
 
   const results: Record<string, ShapeResult> = {};
+  const queryCpu = cpuSnapshot();
   const skipped: Record<string, string> = {};
   for (const shape of shapes) {
     const first = await client.request('GET', await shape.path(0), { token: auditor });
@@ -165,6 +167,7 @@ export async function runSearch(argv: string[]): Promise<number> {
     }
     results[shape.name] = { rows: Math.round((rows / ms.length) * 10) / 10, ms: summarize(ms) };
   }
+  const queryPhaseCpu = cpuShare(queryCpu);
   const ingest = await bg.stop();
   client.close();
   if (split) await queryDaemon.stop();
@@ -182,6 +185,7 @@ export async function runSearch(argv: string[]): Promise<number> {
       ]),
       ...Object.entries(skipped).map(([name, why]): [string, string] => [name, `skipped (${why})`]),
       ['worst p99', `${worst} ms`],
+      ['machine CPU, timed queries', describeShare(queryPhaseCpu)],
       [
         'background ingest',
         `${fmt(ingest.sent)} events sent, ${fmt(ingest.shed)} shed, ${ingest.failed} bulks failed, HTTP p99 ${ingest.http_ms.p99} ms`,
@@ -197,6 +201,7 @@ export async function runSearch(argv: string[]): Promise<number> {
     shapes: results,
     skipped,
     worst_p99_ms: worst,
+    query_phase_cpu: queryPhaseCpu,
     background_ingest: { offered_per_s: values['ingest-rate'], warmup_s: values['ingest-warmup'], ...ingest },
   });
   return 0;

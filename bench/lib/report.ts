@@ -1,10 +1,18 @@
 import { performance } from 'node:perf_hooks';
+import { cpuShare, cpuSnapshot, describeShare } from './cpu.js';
 
 /** Prefix of the one machine-readable line every scenario prints. */
 export const RESULT_PREFIX = 'RESULT ';
 
-/** Human summary: a title and aligned `label  value` rows, on stdout. */
+/** The machine's CPU counters when this process started: `machine CPU` covers the whole run. */
+const STARTED_CPU = cpuSnapshot();
+
+/**
+ * Human summary: a title and aligned `label  value` rows, on stdout, ending with what the
+ * machine's CPUs did over the whole run (a run with much stolen time measured a slower machine).
+ */
 export function printSummary(title: string, rows: [string, string | number][]): void {
+  rows = [...rows, ['machine CPU, whole run', describeShare(cpuShare(STARTED_CPU))]];
   const width = Math.max(0, ...rows.map(([label]) => label.length));
   const lines = [`\n== ${title} ==`, ...rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`)];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -18,11 +26,12 @@ export function note(message: string): void {
 const STARTED = performance.now();
 
 /**
- * Prints the scenario's results as exactly one line, `RESULT {...}`, for comparing runs. Call it
- * once per process; NaN and Infinity become null (JSON has neither).
+ * Prints the scenario's results as exactly one line, `RESULT {...}`, for comparing runs, with
+ * `machine_cpu` (see `CpuShare`) over the whole run. Call it once per process; NaN and Infinity
+ * become null (JSON has neither).
  */
 export function printResult(scenario: string, results: Record<string, unknown>): void {
-  const body = JSON.stringify({ scenario, ...results }, (_key, value) =>
+  const body = JSON.stringify({ scenario, ...results, machine_cpu: cpuShare(STARTED_CPU) }, (_key, value) =>
     typeof value === 'number' && !Number.isFinite(value) ? null : value,
   );
   process.stdout.write(`${RESULT_PREFIX}${body}\n`);
