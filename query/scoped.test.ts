@@ -94,6 +94,7 @@ describe('withTenantScope (row-level security)', () => {
         params: ['globex'],
         scope: tx.scope,
         leakproof: true,
+        planStable: false,
       };
       const keys = await tx.keys(buggy, 'seq-asc', 100);
       return { keys, rows: await rowsAt(tx, keys) };
@@ -115,6 +116,7 @@ describe('withTenantScope (row-level security)', () => {
         params: ['globex'],
         scope: tx.scope,
         leakproof: true,
+        planStable: false,
       };
       const next = await tx.rowCursor<{ tenant_id: string; resource_id: string }>(
         buggy,

@@ -23,4 +23,28 @@ describe('buildWhere', () => {
     expect(where.sql).toBe('tenant_id = $1 AND user_id = $2 AND severity = $3');
     expect(where.params).toEqual(['acme', 'u1', 'INFO']);
   });
+
+  it('is plan-stable only for equalities that are exactly an index prefix, with any time bounds', () => {
+    const cursor = { occurredAt: '2026-11-27T10:00:00.000000Z', seq: '9', mode: 'time-desc' as const };
+    const stable = (filters: Parameters<typeof buildWhere>[1], s: Parameters<typeof buildWhere>[0] = scope) =>
+      buildWhere(s, filters, cursor).planStable;
+    const from = '2026-11-01T00:00:00Z';
+    expect(stable({})).toBe(true);
+    expect(stable({ from, to: '2026-11-30T00:00:00Z' })).toBe(true);
+    expect(stable({ user_id: 'u1', from })).toBe(true);
+    expect(stable({}, { tenantId: 'acme', userId: 'u1' })).toBe(true);
+    expect(stable({ action: 'LOGIN' })).toBe(true);
+    expect(stable({ severity: 'ERROR' })).toBe(true);
+    expect(stable({ resource_type: 'order', resource_id: 'o-1' })).toBe(true);
+    // Not an index prefix, or not equality on one value: planned for its values.
+    expect(stable({ resource_type: 'order' })).toBe(false);
+    expect(stable({ resource_id: 'o-1' })).toBe(false);
+    expect(stable({ action: 'LOGIN', severity: 'ERROR' })).toBe(false);
+    expect(stable({ action: 'LOGIN' }, { tenantId: 'acme', userId: 'u1' })).toBe(false);
+    expect(stable({ action: 'CREATE,UPDATE' })).toBe(false);
+    expect(stable({ request_id: 'r-1' })).toBe(false);
+    expect(stable({ q: 'refund' })).toBe(false);
+    expect(stable({ ip_address: '10.0.0.1' })).toBe(false);
+    expect(stable({ metaTokens: ['t'] })).toBe(false);
+  });
 });

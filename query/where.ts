@@ -22,7 +22,18 @@ export interface ScopedWhere {
    * Full-text (`@@`), metadata (`@>`) and ip (`<<=`) conditions are not.
    */
   leakproof: boolean;
+  /**
+   * True when the clause's conditions besides time, cursor and tenant are equalities on exactly
+   * the columns before `occurred_at` in one of the page indexes of migration 001 (none, the user,
+   * one action, one severity, or a resource type and id). Such a page is that index's ordered scan
+   * up to the limit whatever the values, so its matching statement may be prepared and run from a
+   * cached generic plan (see `TenantTx.keys`). Any other clause's best plan depends on its values.
+   */
+  planStable: boolean;
 }
+
+/** Column sets that are exactly an index's columns before `occurred_at` (migration 001). */
+const INDEX_PREFIXES = ['', 'user_id', 'action', 'severity', 'resource_id,resource_type'];
 
 /**
  * Builds a parameterized WHERE clause. The tenant (and, for the `user` role, the user) condition
@@ -33,26 +44,37 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
   const params: unknown[] = [scope.tenantId];
   const clauses = ['tenant_id = $1'];
   let leakproof = true;
-  const add = (sql: (p: string) => string, value: unknown, isLeakproof = true) => {
+  /** Columns compared with one value by `=`; undefined once any other condition is added. */
+  let equal: Set<string> | undefined = new Set();
+  const add = (sql: (p: string) => string, value: unknown, isLeakproof = true, equalTo?: string) => {
     params.push(value);
     clauses.push(sql(`$${params.length}`));
     leakproof &&= isLeakproof;
+    if (equalTo === undefined) equal = undefined;
+    else equal?.add(equalTo);
   };
-  if (scope.userId !== undefined) add((p) => `user_id = ${p}`, scope.userId);
-  if (filters.user_id !== undefined) add((p) => `user_id = ${p}`, filters.user_id);
-  if (filters.from !== undefined) add((p) => `occurred_at >= ${p}::timestamptz`, filters.from);
-  if (filters.to !== undefined) add((p) => `occurred_at < ${p}::timestamptz`, filters.to);
+  /** A time bound: it changes which rows and partitions are read, never which index serves. */
+  const bound = (sql: (p: string) => string, value: unknown) => {
+    params.push(value);
+    clauses.push(sql(`$${params.length}`));
+  };
+  if (scope.userId !== undefined) add((p) => `user_id = ${p}`, scope.userId, true, 'user_id');
+  if (filters.user_id !== undefined) add((p) => `user_id = ${p}`, filters.user_id, true, 'user_id');
+  if (filters.from !== undefined) bound((p) => `occurred_at >= ${p}::timestamptz`, filters.from);
+  if (filters.to !== undefined) bound((p) => `occurred_at < ${p}::timestamptz`, filters.to);
   // One value is compared with `=`, not `= ANY(array)`: with an array the planner does not read
   // the (tenant, column, occurred_at) index in time order, so it read every match and sorted them
   // (all 5,869 CRITICAL events of a 600k-event tenant for a 50-row page: 23 ms).
   const oneOf = (column: string, list: string) => {
     const values = list.split(',');
-    if (values.length === 1) add((p) => `${column} = ${p}`, values[0]);
+    if (values.length === 1) add((p) => `${column} = ${p}`, values[0], true, column);
     else add((p) => `${column} = ANY(${p}::text[])`, values);
   };
   if (filters.action !== undefined) oneOf('action', filters.action);
-  if (filters.resource_type !== undefined) add((p) => `resource_type = ${p}`, filters.resource_type);
-  if (filters.resource_id !== undefined) add((p) => `resource_id = ${p}`, filters.resource_id);
+  if (filters.resource_type !== undefined)
+    add((p) => `resource_type = ${p}`, filters.resource_type, true, 'resource_type');
+  if (filters.resource_id !== undefined)
+    add((p) => `resource_id = ${p}`, filters.resource_id, true, 'resource_id');
   if (filters.severity !== undefined) oneOf('severity', filters.severity);
   if (filters.request_id !== undefined) add((p) => `request_id = ${p}`, filters.request_id);
   // websearch_to_tsquery never raises on user input (unbalanced quotes, stray operators), and
@@ -66,7 +88,7 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
   }
   if (cursor) {
     const op = cursor.mode.endsWith('desc') ? '<' : '>';
-    if (cursor.mode.startsWith('seq')) add((p) => `seq ${op} ${p}::bigint`, cursor.seq);
+    if (cursor.mode.startsWith('seq')) bound((p) => `seq ${op} ${p}::bigint`, cursor.seq);
     else {
       params.push(cursor.occurredAt, cursor.seq);
       clauses.push(
@@ -74,5 +96,6 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
       );
     }
   }
-  return { sql: clauses.join(' AND '), params, scope, leakproof };
+  const planStable = equal !== undefined && INDEX_PREFIXES.includes([...equal].sort().join(','));
+  return { sql: clauses.join(' AND '), params, scope, leakproof, planStable };
 }
