@@ -118,7 +118,8 @@ async function recentFirst(
   const where = buildWhere(scope, rest, search.cursor);
   if (!where.leakproof) return undefined;
   const edge = edges[0];
-  if (edge === undefined && (mode === 'time-desc' ? bounds.from : bounds.to) === undefined) return undefined;
+  // Without an edge, only a lower time bound keeps the statement off most partitions (both orders).
+  if (edge === undefined && bounds.from === undefined) return undefined;
   const window = edge === undefined ? {} : mode === 'time-desc' ? { from: edge } : { to: edge };
   const keys = await recentMatchKeys(tx, narrowed(where, window), q, mode, limit + 1);
   return keys.length === limit + 1 ? keys : undefined;
