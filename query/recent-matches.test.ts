@@ -3,7 +3,7 @@ import type { StoredEvent } from '../infra/schema/event.js';
 import { startTestService, type TestService } from '../test/harness.js';
 import { recentMatchKeys } from './recent-matches.js';
 import { withTenantScope } from './scoped.js';
-import { allPages, createTenants, ingest, QUERY_DAEMONS, waitStored } from './test-support.js';
+import { allPages, createTenants, expectedOrder, ingest, QUERY_DAEMONS, waitStored } from './test-support.js';
 import { narrowed } from './time-windows.js';
 import { buildWhere } from './where.js';
 
@@ -48,13 +48,8 @@ describe('recent-first full-text matching', () => {
 
   const phrase = (e: Fixture) => e.message.includes('signed in') && !e.message.includes('Lyon');
   const rare = (e: Fixture) => e.message.includes('quarantined');
-  /** The fixture's ids matching `keep`, in `sort` order (ties by submission order, i.e. sequence). */
-  const expected = (keep: (e: Fixture) => boolean, sort: 'asc' | 'desc') => {
-    const rows = fixture.map((e, i) => ({ e, i, id: ids[i]! })).filter(({ e }) => keep(e));
-    rows.sort((a, b) => Date.parse(a.e.occurred_at) - Date.parse(b.e.occurred_at) || a.i - b.i);
-    if (sort === 'desc') rows.reverse();
-    return rows.map((r) => r.id);
-  };
+  const expected = (keep: (e: Fixture) => boolean, sort: 'asc' | 'desc') =>
+    expectedOrder(fixture, ids, keep, sort);
 
   it('returns a prefix of the full match, and all of it once every row is read', async () => {
     const scope = { tenantId: 'ft' };

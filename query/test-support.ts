@@ -56,3 +56,19 @@ export async function allPages(svc: TestService, token: string, query: string): 
   } while (cursor);
   return rows;
 }
+
+/**
+ * The ids of the `fixture` events (ingested in order, with `ids`) that `keep` selects, in a page's
+ * time order: by `occurred_at`, ties by submission order (their sequence), newest first for desc.
+ */
+export function expectedOrder<E extends { occurred_at: string }>(
+  fixture: E[],
+  ids: string[],
+  keep: (e: E) => boolean,
+  sort: 'asc' | 'desc',
+): string[] {
+  const rows = fixture.map((e, i) => ({ e, i, id: ids[i]! })).filter(({ e }) => keep(e));
+  rows.sort((a, b) => Date.parse(a.e.occurred_at) - Date.parse(b.e.occurred_at) || a.i - b.i);
+  if (sort === 'desc') rows.reverse();
+  return rows.map((r) => r.id);
+}

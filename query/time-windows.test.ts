@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../infra/schema/event.js';
 import { startTestService, type TestService } from '../test/harness.js';
 import { type TenantTx, withTenantScope } from './scoped.js';
-import { allPages, createTenants, ingest, QUERY_DAEMONS, waitStored } from './test-support.js';
+import { allPages, createTenants, expectedOrder, ingest, QUERY_DAEMONS, waitStored } from './test-support.js';
 import { boundsOf, narrowed, slicedKeys, timeWindows } from './time-windows.js';
 import { buildWhere } from './where.js';
 
@@ -113,13 +113,8 @@ describe('sliced matching', () => {
   }, 120_000);
   afterAll(async () => svc?.stop());
 
-  /** The fixture's ids matching `keep`, in `sort` order (ties by submission order, i.e. sequence). */
-  const expected = (keep: (e: Fixture) => boolean, sort: 'asc' | 'desc') => {
-    const rows = fixture.map((e, i) => ({ e, i, id: ids[i]! })).filter(({ e }) => keep(e));
-    rows.sort((a, b) => Date.parse(a.e.occurred_at) - Date.parse(b.e.occurred_at) || a.i - b.i);
-    if (sort === 'desc') rows.reverse();
-    return rows.map((r) => r.id);
-  };
+  const expected = (keep: (e: Fixture) => boolean, sort: 'asc' | 'desc') =>
+    expectedOrder(fixture, ids, keep, sort);
   const iso = (ageHours: number) => new Date(now - ageHours * HOUR).toISOString();
   const queries: [string, Record<string, string>, (e: Fixture) => boolean][] = [
     ['everything', {}, () => true],
