@@ -3,7 +3,7 @@ import type { StoredEvent } from '../infra/schema/event.js';
 import { startTestService, type TestService } from '../test/harness.js';
 import { recentMatchKeys } from './recent-matches.js';
 import { withTenantScope } from './scoped.js';
-import { allPages, createTenants, expectedOrder, ingest, QUERY_DAEMONS, waitStored } from './test-support.js';
+import { allPages, expectedOrder, QUERY_DAEMONS, seedWithDecoy } from './test-support.js';
 import { narrowed } from './time-windows.js';
 import { buildWhere } from './where.js';
 
@@ -38,11 +38,7 @@ describe('recent-first full-text matching', () => {
 
   beforeAll(async () => {
     svc = await startTestService([...QUERY_DAEMONS]);
-    await createTenants(svc, ['ft', 'ft-decoy']);
-    ids = await ingest(svc, 'ft', fixture);
-    await ingest(svc, 'ft-decoy', fixture);
-    await waitStored(svc, 'ft', fixture.length);
-    await waitStored(svc, 'ft-decoy', fixture.length);
+    ids = await seedWithDecoy(svc, 'ft', 'ft-decoy', fixture);
   }, 120_000);
   afterAll(async () => svc?.stop());
 

@@ -26,6 +26,25 @@ export async function ingest(svc: TestService, tenant: string, events: object[])
   return ids;
 }
 
+/**
+ * Creates `tenant` and `decoy`, ingests `events` into both and waits until they are stored; returns
+ * the ids in `tenant`. The decoy holds the same content, so a read that leaked across tenants would
+ * return the wrong ids.
+ */
+export async function seedWithDecoy(
+  svc: TestService,
+  tenant: string,
+  decoy: string,
+  events: object[],
+): Promise<string[]> {
+  await createTenants(svc, [tenant, decoy]);
+  const ids = await ingest(svc, tenant, events);
+  await ingest(svc, decoy, events);
+  await waitStored(svc, tenant, events.length);
+  await waitStored(svc, decoy, events.length);
+  return ids;
+}
+
 /** Waits until `count` events of `tenant` other than self-audit events are stored. */
 export async function waitStored(svc: TestService, tenant: string, count: number): Promise<void> {
   await eventually(async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../infra/schema/event.js';
 import { startTestService, type TestService } from '../test/harness.js';
 import { type TenantTx, withTenantScope } from './scoped.js';
-import { allPages, createTenants, expectedOrder, ingest, QUERY_DAEMONS, waitStored } from './test-support.js';
+import { allPages, expectedOrder, QUERY_DAEMONS, seedWithDecoy } from './test-support.js';
 import { boundsOf, narrowed, slicedKeys, timeWindows } from './time-windows.js';
 import { buildWhere } from './where.js';
 
@@ -105,11 +105,7 @@ describe('sliced matching', () => {
 
   beforeAll(async () => {
     svc = await startTestService([...QUERY_DAEMONS]);
-    await createTenants(svc, ['slices', 'slices-decoy']);
-    ids = await ingest(svc, 'slices', fixture);
-    await ingest(svc, 'slices-decoy', fixture);
-    await waitStored(svc, 'slices', fixture.length);
-    await waitStored(svc, 'slices-decoy', fixture.length);
+    ids = await seedWithDecoy(svc, 'slices', 'slices-decoy', fixture);
   }, 120_000);
   afterAll(async () => svc?.stop());
 

@@ -46,17 +46,16 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
   let leakproof = true;
   /** Columns compared with one value by `=`; undefined once any other condition is added. */
   let equal: Set<string> | undefined = new Set();
-  const add = (sql: (p: string) => string, value: unknown, isLeakproof = true, equalTo?: string) => {
-    params.push(value);
-    clauses.push(sql(`$${params.length}`));
-    leakproof &&= isLeakproof;
-    if (equalTo === undefined) equal = undefined;
-    else equal?.add(equalTo);
-  };
-  /** A time bound: it changes which rows and partitions are read, never which index serves. */
+  /** A time or sequence bound: it changes which rows and partitions are read, not which index serves. */
   const bound = (sql: (p: string) => string, value: unknown) => {
     params.push(value);
     clauses.push(sql(`$${params.length}`));
+  };
+  const add = (sql: (p: string) => string, value: unknown, isLeakproof = true, equalTo?: string) => {
+    bound(sql, value);
+    leakproof &&= isLeakproof;
+    if (equalTo === undefined) equal = undefined;
+    else equal?.add(equalTo);
   };
   if (scope.userId !== undefined) add((p) => `user_id = ${p}`, scope.userId, true, 'user_id');
   if (filters.user_id !== undefined) add((p) => `user_id = ${p}`, filters.user_id, true, 'user_id');
