@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COMPLEMENT_FROM_HOURS, type Segment, segments } from './stats-segments.js';
+import { COMPLEMENT_FROM_HOURS, type Segment, segments, seriesSegments } from './stats-segments.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -148,5 +148,66 @@ describe('segments', () => {
     ] as const) {
       expect(sumSegments(h, segments(from, to, LATER))).toBe(sumHours(h, from, to));
     }
+  });
+});
+
+describe('seriesSegments', () => {
+  /** The series as the query builds it: each segment's rows summed into their bucket. */
+  function seriesOf(h: History, segs: Segment[], step: number): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const s of segs) {
+      expect(s.sign).toBe(1);
+      expect(s.grain).not.toBe('weekly');
+      for (const [bucket, n] of h[s.grain]) {
+        if (bucket < s.from || bucket >= s.to || n === 0) continue;
+        const b = Math.floor(bucket / step) * step;
+        out.set(b, (out.get(b) ?? 0) + n);
+      }
+    }
+    return out;
+  }
+  function hoursBy(h: History, fromMs: number, toMs: number, step: number): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const [t, n] of h.hourly) {
+      if (t < fromMs || t >= toMs || n === 0) continue;
+      const b = Math.floor(t / step) * step;
+      out.set(b, (out.get(b) ?? 0) + n);
+    }
+    return out;
+  }
+
+  it('reads whole settled days from the daily totals, edge hours and today from the hourly ones', () => {
+    const from = at('2026-10-29T21:00:00Z');
+    const to = at('2026-11-28T22:00:00Z');
+    const now = at('2026-11-28T21:55:00Z');
+    expect(seriesSegments({ fromMs: from, toMs: to, interval: 'day' }, now)).toEqual([
+      { grain: 'hourly', from, to: at('2026-10-30T00:00:00Z'), sign: 1 },
+      { grain: 'daily', from: at('2026-10-30T00:00:00Z'), to: at('2026-11-28T00:00:00Z'), sign: 1 },
+      { grain: 'hourly', from: at('2026-11-28T00:00:00Z'), to, sign: 1 },
+    ]);
+    expect(seriesSegments({ fromMs: from, toMs: to, interval: 'hour' }, now)).toEqual([
+      { grain: 'hourly', from, to, sign: 1 },
+    ]);
+  });
+
+  it('gives every bucket exactly its hours, for every range of a 20-day history', () => {
+    const start = at('2026-08-30T00:00:00Z');
+    const h = history(start, 20 * 24, 11);
+    let checked = 0;
+    for (const now of [LATER, start + 12 * DAY + 5 * HOUR]) {
+      for (let from = start; from < start + 20 * DAY; from += 5 * HOUR) {
+        for (let to = from + HOUR; to <= start + 20 * DAY; to += 5 * HOUR) {
+          for (const [interval, step] of [
+            ['day', DAY],
+            ['hour', HOUR],
+          ] as const) {
+            const segs = seriesSegments({ fromMs: from, toMs: to, interval }, now);
+            expect(seriesOf(h, segs, step)).toEqual(hoursBy(h, from, to, step));
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(4000);
   });
 });

@@ -4,7 +4,7 @@ const WEEK_MS = 7 * DAY_MS;
 /** 1970-01-05, a Monday: weeks start on Monday 00:00 UTC, as `date_trunc('week', …, 'UTC')`. */
 const FIRST_MONDAY_MS = 4 * DAY_MS;
 
-/** Which rollup table a segment reads (migrations 003 and 005). */
+/** Which rollup table a segment reads (migrations 003, 005 and 006). */
 export type Grain = 'hourly' | 'daily' | 'weekly';
 
 /** Rollup buckets with `from <= bucket < to` of one grain, added (`sign` 1) or subtracted (-1). */
@@ -95,5 +95,27 @@ export function segments(fromMs: number, toMs: number, nowMs: number): Segment[]
     }
   }
   push('hourly', Math.max(fromMs, today), toMs);
+  return out;
+}
+
+/**
+ * Segments of the time series of `[fromMs, toMs)` (whole UTC hours), read from the totals
+ * rollups. By hour, every hour from the hourly totals. By day, each whole day that ended before
+ * today (by `nowMs`) from the daily totals, one row instead of 24, and the partial days at either
+ * end and today from the hourly ones; each row is then summed into its day bucket.
+ */
+export function seriesSegments(
+  range: { fromMs: number; toMs: number; interval: 'hour' | 'day' },
+  nowMs: number,
+): Segment[] {
+  const { fromMs, toMs } = range;
+  if (range.interval === 'hour') return [{ grain: 'hourly', from: fromMs, to: toMs, sign: 1 }];
+  const firstDay = ceilTo(fromMs, DAY_MS);
+  const lastDay = Math.min(floorTo(toMs, DAY_MS), floorTo(nowMs, DAY_MS));
+  if (firstDay >= lastDay) return [{ grain: 'hourly', from: fromMs, to: toMs, sign: 1 }];
+  const out: Segment[] = [];
+  if (fromMs < firstDay) out.push({ grain: 'hourly', from: fromMs, to: firstDay, sign: 1 });
+  out.push({ grain: 'daily', from: firstDay, to: lastDay, sign: 1 });
+  if (lastDay < toMs) out.push({ grain: 'hourly', from: lastDay, to: toMs, sign: 1 });
   return out;
 }

@@ -351,8 +351,11 @@ describe('GET /api/v1/logs/stats (rollups maintained by persist)', () => {
     try {
       await db.query('BEGIN READ ONLY; SET LOCAL ROLE auditlog_reader');
       const count = async () =>
-        (await db.query(`SELECT tenant_id, count(*)::int AS n FROM rollup_dims_daily GROUP BY 1 ORDER BY 1`))
-          .rows;
+        (
+          await db.query(
+            `SELECT tenant_id, count(*)::int AS n FROM rollup_values_daily GROUP BY 1 ORDER BY 1`,
+          )
+        ).rows;
       expect(await count()).toEqual([]); // no tenant set: fail closed
       await db.query(`SELECT set_config('auditlog.tenant', 'globex', true)`);
       const rows = await count();
@@ -437,24 +440,9 @@ describe('GET /api/v1/logs/stats (rollups maintained by persist)', () => {
         `SELECT tenant_id, date_trunc('hour', occurred_at, 'UTC') AS bucket, count(*)::int AS count FROM events GROUP BY 1, 2`,
       ],
       [
-        `SELECT tenant_id, bucket, severity, action, resource_type, count::int FROM rollup_dims_daily`,
-        `SELECT tenant_id, date_trunc('day', occurred_at, 'UTC') AS bucket, severity, action, resource_type, count(*)::int AS count
-           FROM events GROUP BY 1, 2, 3, 4, 5`,
-      ],
-      [
-        `SELECT tenant_id, bucket, severity, action, resource_type, count::int FROM rollup_dims_hourly`,
-        `SELECT tenant_id, date_trunc('hour', occurred_at, 'UTC') AS bucket, severity, action, resource_type, count(*)::int AS count
-           FROM events GROUP BY 1, 2, 3, 4, 5`,
-      ],
-      [
         `SELECT tenant_id, bucket, user_id, count::int FROM rollup_users_daily`,
         `SELECT tenant_id, date_trunc('day', occurred_at, 'UTC') AS bucket, user_id, count(*)::int AS count
            FROM events WHERE user_id IS NOT NULL GROUP BY 1, 2, 3`,
-      ],
-      [
-        `SELECT tenant_id, bucket, severity, action, resource_type, count::int FROM rollup_dims_weekly`,
-        `SELECT tenant_id, date_trunc('week', occurred_at, 'UTC') AS bucket, severity, action, resource_type, count(*)::int AS count
-           FROM events GROUP BY 1, 2, 3, 4, 5`,
       ],
       [
         `SELECT tenant_id, bucket, user_id, count::int FROM rollup_users_weekly`,
@@ -466,7 +454,24 @@ describe('GET /api/v1/logs/stats (rollups maintained by persist)', () => {
         `SELECT tenant_id, date_trunc('hour', occurred_at, 'UTC') AS bucket, user_id, count(*)::int AS count
            FROM events WHERE user_id IS NOT NULL GROUP BY 1, 2, 3`,
       ],
+      [
+        `SELECT tenant_id, bucket, count::int FROM rollup_totals_daily`,
+        `SELECT tenant_id, date_trunc('day', occurred_at, 'UTC') AS bucket, count(*)::int AS count FROM events GROUP BY 1, 2`,
+      ],
     ];
+    // One row per tenant, bucket and value of each breakdown dimension, at every grain.
+    for (const [grain, unit] of [
+      ['hourly', 'hour'],
+      ['daily', 'day'],
+      ['weekly', 'week'],
+    ]) {
+      pairs.push([
+        `SELECT tenant_id, bucket, dim::text, value, count::int FROM rollup_values_${grain}`,
+        `SELECT tenant_id, date_trunc('${unit}', occurred_at, 'UTC') AS bucket, v.dim, v.value, count(*)::int AS count
+           FROM events, LATERAL (VALUES ('s', severity), ('a', action), ('r', resource_type)) v(dim, value)
+          GROUP BY 1, 2, 3, 4`,
+      ]);
+    }
     try {
       for (const [rollup, events] of pairs) {
         const want = await recount(events);

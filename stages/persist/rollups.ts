@@ -1,10 +1,13 @@
 /**
  * Common table expressions that add a persist statement's new events to the stats rollups
- * (migrations 003 and 005). `insertFromStaging` (sql.ts) splices them into its own statement
+ * (migrations 003, 005 and 006). `insertFromStaging` (sql.ts) splices them into its own statement
  * after the `numbered` CTE (the events being inserted, one row per new event, duplicates and ids
  * already stored left out), so the counts commit or roll back with the events, and a redelivered
  * batch (which inserts nothing) adds nothing: the rollups are exactly-once too. Being part of that
  * one statement, they read the new rows where they already are instead of scanning staging again.
+ *
+ * Breakdowns are counted per dimension value (`v`: one row per event and dimension), not per
+ * combination of severity, action and resource type: fewer rows to upsert and to read.
  *
  * Each upsert groups first, so no statement touches a rollup row twice, and feeds its rows in key
  * order. The tenants' rows are locked by `lockTenants`, so only one transaction at a time writes a
@@ -19,21 +22,25 @@ export const ROLLUP_CTES = `
     INSERT INTO rollup_totals_hourly AS r (tenant_id, bucket, count)
     SELECT tenant_id, hour, count(*) FROM b GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (tenant_id, bucket) DO UPDATE SET count = r.count + excluded.count
-  ), dims_hourly AS (
-    INSERT INTO rollup_dims_hourly AS r (tenant_id, bucket, severity, action, resource_type, count)
-    SELECT tenant_id, hour, severity, action, resource_type, count(*) FROM b
-     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (tenant_id, bucket, severity, action, resource_type) DO UPDATE SET count = r.count + excluded.count
-  ), dims_daily AS (
-    INSERT INTO rollup_dims_daily AS r (tenant_id, bucket, severity, action, resource_type, count)
-    SELECT tenant_id, day, severity, action, resource_type, count(*) FROM b
-     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (tenant_id, bucket, severity, action, resource_type) DO UPDATE SET count = r.count + excluded.count
-  ), dims_weekly AS (
-    INSERT INTO rollup_dims_weekly AS r (tenant_id, bucket, severity, action, resource_type, count)
-    SELECT tenant_id, week, severity, action, resource_type, count(*) FROM b
-     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (tenant_id, bucket, severity, action, resource_type) DO UPDATE SET count = r.count + excluded.count
+  ), totals_daily AS (
+    INSERT INTO rollup_totals_daily AS r (tenant_id, bucket, count)
+    SELECT tenant_id, day, count(*) FROM b GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (tenant_id, bucket) DO UPDATE SET count = r.count + excluded.count
+  ), v AS (
+    SELECT tenant_id, hour, day, week, x.dim, x.value
+      FROM b, LATERAL (VALUES ('s'::"char", severity), ('a', action), ('r', resource_type)) x(dim, value)
+  ), values_hourly AS (
+    INSERT INTO rollup_values_hourly AS r (tenant_id, bucket, dim, value, count)
+    SELECT tenant_id, hour, dim, value, count(*) FROM v GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (tenant_id, bucket, dim, value) DO UPDATE SET count = r.count + excluded.count
+  ), values_daily AS (
+    INSERT INTO rollup_values_daily AS r (tenant_id, bucket, dim, value, count)
+    SELECT tenant_id, day, dim, value, count(*) FROM v GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (tenant_id, bucket, dim, value) DO UPDATE SET count = r.count + excluded.count
+  ), values_weekly AS (
+    INSERT INTO rollup_values_weekly AS r (tenant_id, bucket, dim, value, count)
+    SELECT tenant_id, week, dim, value, count(*) FROM v GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (tenant_id, bucket, dim, value) DO UPDATE SET count = r.count + excluded.count
   ), users_hourly AS (
     INSERT INTO rollup_users_hourly AS r (tenant_id, bucket, user_id, count)
     SELECT tenant_id, hour, user_id, count(*) FROM b WHERE user_id IS NOT NULL
