@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { COMPLEMENT_FROM_HOURS, type Segment, segments, seriesSegments } from './stats-segments.js';
+import {
+  COMPLEMENT_FROM_HOURS,
+  type Segment,
+  segments,
+  seriesSegments,
+  WEEK_COMPLEMENT_FROM_DAYS,
+} from './stats-segments.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -65,12 +71,50 @@ describe('segments', () => {
   });
 
   it('reads a past day mostly inside as the day minus the hours outside', () => {
-    const from = at('2026-10-29T21:00:00Z');
-    const to = at('2026-11-28T22:00:00Z');
+    const from = at('2026-11-23T00:00:00Z'); // a Monday
+    const to = at('2026-11-26T22:00:00Z');
     expect(segments(from, to, LATER).slice(-2)).toEqual([
-      { grain: 'daily', from: at('2026-11-28T00:00:00Z'), to: at('2026-11-29T00:00:00Z'), sign: 1 },
-      { grain: 'hourly', from: to, to: at('2026-11-29T00:00:00Z'), sign: -1 },
+      { grain: 'daily', from: at('2026-11-26T00:00:00Z'), to: at('2026-11-27T00:00:00Z'), sign: 1 },
+      { grain: 'hourly', from: to, to: at('2026-11-27T00:00:00Z'), sign: -1 },
     ]);
+  });
+
+  it('reads a settled week mostly inside as the week minus its days and hours outside', () => {
+    const from = at('2026-10-29T21:00:00Z');
+    const to = at('2026-11-28T22:00:00Z'); // a Saturday; that week ended before LATER
+    expect(segments(from, to, LATER).slice(-4)).toEqual([
+      { grain: 'weekly', from: at('2026-11-02T00:00:00Z'), to: at('2026-11-23T00:00:00Z'), sign: 1 },
+      { grain: 'weekly', from: at('2026-11-23T00:00:00Z'), to: at('2026-11-30T00:00:00Z'), sign: 1 },
+      { grain: 'hourly', from: to, to: at('2026-11-29T00:00:00Z'), sign: -1 },
+      { grain: 'daily', from: at('2026-11-29T00:00:00Z'), to: at('2026-11-30T00:00:00Z'), sign: -1 },
+    ]);
+    // At the start: a week from its Monday 02:00 is the week minus two hours. A day of it that is
+    // itself read as a complement (Tuesday from 03:00 on) is added back as hours.
+    const monday = at('2026-11-02T00:00:00Z');
+    expect(segments(monday + 2 * HOUR, monday + 7 * DAY, LATER)).toEqual([
+      { grain: 'weekly', from: monday, to: monday + 7 * DAY, sign: 1 },
+      { grain: 'hourly', from: monday, to: monday + 2 * HOUR, sign: -1 },
+    ]);
+    expect(segments(monday + DAY + 3 * HOUR, monday + 7 * DAY, LATER)).toEqual([
+      { grain: 'weekly', from: monday, to: monday + 7 * DAY, sign: 1 },
+      { grain: 'daily', from: monday, to: monday + DAY, sign: -1 },
+      { grain: 'hourly', from: monday + DAY, to: monday + DAY + 3 * HOUR, sign: -1 },
+    ]);
+    // Fewer than WEEK_COMPLEMENT_FROM_DAYS days inside: day by day.
+    const short = segments(monday + (7 - WEEK_COMPLEMENT_FROM_DAYS) * DAY + HOUR, monday + 7 * DAY, LATER);
+    expect(short.some((seg) => seg.grain === 'weekly')).toBe(false);
+  });
+
+  it('never complements this week, whose weekly bucket persist is still updating', () => {
+    const now = at('2026-11-28T10:00:00Z'); // Saturday; the week started Monday 2026-11-23
+    const segs = segments(at('2026-11-23T02:00:00Z'), at('2026-11-28T11:00:00Z'), now);
+    expect(segs.some((seg) => seg.grain === 'weekly')).toBe(false);
+    expect(segs.at(-1)).toEqual({
+      grain: 'hourly',
+      from: at('2026-11-28T00:00:00Z'),
+      to: at('2026-11-28T11:00:00Z'),
+      sign: 1,
+    });
   });
 
   it('never reads a daily or weekly bucket of today or later', () => {
@@ -114,8 +158,11 @@ describe('segments', () => {
     expect(segments(monday, monday + 7 * DAY, LATER)).toEqual([
       { grain: 'weekly', from: monday, to: monday + 7 * DAY, sign: 1 },
     ]);
-    // One hour short of the week: no whole week inside.
-    expect(segments(monday + HOUR, monday + 7 * DAY, LATER).some((s) => s.grain === 'weekly')).toBe(false);
+    // One hour short of the week: the week minus that hour.
+    expect(segments(monday + HOUR, monday + 7 * DAY, LATER)).toEqual([
+      { grain: 'weekly', from: monday, to: monday + 7 * DAY, sign: 1 },
+      { grain: 'hourly', from: monday, to: monday + HOUR, sign: -1 },
+    ]);
   });
 
   it('counts exactly what the hours count, for every range of a 70-day history', () => {

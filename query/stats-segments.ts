@@ -32,28 +32,46 @@ export const ceilTo = (t: number, step: number, origin = 0) => {
 };
 
 /**
+ * From this many days of one settled week inside a range, the week is read as its weekly bucket
+ * minus the part outside instead of day by day: a weekly bucket holds about as many rows as a
+ * daily one (every user active that week), so five days inside cost five buckets directly and
+ * three (the week and the two days outside) as a complement.
+ */
+export const WEEK_COMPLEMENT_FROM_DAYS = 5;
+
+/**
  * Rollup segments whose signed sum counts exactly the events in `[fromMs, toMs)` (whole UTC
  * hours): whole ISO weeks from the weekly rollups, the whole days around them from the daily
- * ones, and the hours at either edge from the hourly ones, or, for an edge day mostly inside the
- * range, that day's daily bucket minus its hours outside. Exact because every daily bucket is the
- * sum of its day's hourly buckets and every weekly one of its week's daily buckets (persist writes
- * all of them in one statement, and the backfills derived them from each other).
+ * ones, and the hours at either edge from the hourly ones. An edge day mostly inside the range is
+ * read as that day's daily bucket minus its hours outside, and an edge week mostly inside as its
+ * weekly bucket minus its days and hours outside. Exact because every daily bucket is the sum of
+ * its day's hourly buckets and every weekly one of its week's daily buckets (persist writes all
+ * of them in one statement, and the backfills derived them from each other).
  *
- * Only days that ended before today (UTC, by `nowMs`) are read from daily or weekly buckets; the
- * part of the range from today's midnight on is read hour by hour. Persist updates today's daily
- * and this week's weekly rows with every batch, and those tables' covering indexes (migration
- * 004) make every update leave a dead index entry behind until vacuum (the likely cause of what
- * was measured: reading today's daily bucket while ingest ran at 2,000 events/s took a 30-day
- * request from ~45 to ~105 ms p50, and ~30 ms once today was read by the hour). Hourly buckets
- * see that churn only for the current hour.
+ * Only days that ended before today (UTC, by `nowMs`) are read from daily or weekly buckets (and
+ * only weeks that ended before today are complemented); the part of the range from today's
+ * midnight on is read hour by hour. Persist updates today's daily and this week's weekly rows
+ * with every batch, and those tables' covering indexes (migration 004) make every update leave a
+ * dead index entry behind until vacuum (the likely cause of what was measured: reading today's
+ * daily bucket while ingest ran at 2,000 events/s took a 30-day request from ~45 to ~105 ms p50,
+ * and ~30 ms once today was read by the hour). Hourly buckets see that churn only for the current
+ * hour.
  *
- * A trailing 30-day range reads about 3 weeks, up to 12 days and today's hours instead of 30 days
- * and up to 46 hours.
+ * A trailing 30-day range reads 3–5 weekly buckets, at most 4 days at its start (or 2 subtracted)
+ * and 6 before today, and today's hours, instead of 30 days and up to 46 hours.
  */
 export function segments(fromMs: number, toMs: number, nowMs: number): Segment[] {
   const out: Segment[] = [];
-  const push = (grain: Grain, from: number, to: number, sign: 1 | -1 = 1) => {
-    if (from < to) out.push({ grain, from, to, sign });
+  /** Pushes [from, to) of one grain with `sign` (-1: subtracted). */
+  let sign: 1 | -1 = 1;
+  const push = (grain: Grain, from: number, to: number, s: 1 | -1 = 1) => {
+    if (from < to) out.push({ grain, from, to, sign: (s * sign) as 1 | -1 });
+  };
+  /** Runs `read` with every segment it pushes subtracted (or added back, when it subtracts). */
+  const subtracting = (read: () => void) => {
+    sign = -sign as 1 | -1;
+    read();
+    sign = -sign as 1 | -1;
   };
   /** [a, b) within one UTC day. */
   const partOfDay = (a: number, b: number) => {
@@ -81,17 +99,37 @@ export function segments(fromMs: number, toMs: number, nowMs: number): Segment[]
       partOfDay(a, b);
     }
   };
+  /** [a, b) within one settled ISO week: by days, or the week minus the rest when mostly inside. */
+  const partOfWeek = (a: number, b: number) => {
+    if (a >= b) return;
+    if ((b - a) / DAY_MS < WEEK_COMPLEMENT_FROM_DAYS) return byDays(a, b);
+    const week = floorTo(a, WEEK_MS, FIRST_MONDAY_MS);
+    push('weekly', week, week + WEEK_MS);
+    subtracting(() => {
+      byDays(week, a);
+      byDays(b, week + WEEK_MS);
+    });
+  };
   const today = floorTo(nowMs, DAY_MS);
   const settledTo = Math.min(toMs, today);
+  /** Weeks that ended by today's midnight: their weekly buckets no longer change. */
+  const settledWeeksTo = floorTo(today, WEEK_MS, FIRST_MONDAY_MS);
   if (fromMs < settledTo) {
     const firstWeek = ceilTo(fromMs, WEEK_MS, FIRST_MONDAY_MS);
     const lastWeek = floorTo(settledTo, WEEK_MS, FIRST_MONDAY_MS);
+    /** The part of [a, b) in one week: complemented only if that week is settled. */
+    const edge = (a: number, b: number) =>
+      ceilTo(a + 1, WEEK_MS, FIRST_MONDAY_MS) <= settledWeeksTo ? partOfWeek(a, b) : byDays(a, b);
     if (firstWeek < lastWeek) {
-      byDays(fromMs, firstWeek);
+      edge(fromMs, firstWeek);
       push('weekly', firstWeek, lastWeek);
-      byDays(lastWeek, settledTo);
+      edge(lastWeek, settledTo);
+    } else if (firstWeek < settledTo) {
+      // No whole week inside, but a week boundary.
+      edge(fromMs, firstWeek);
+      edge(firstWeek, settledTo);
     } else {
-      byDays(fromMs, settledTo);
+      edge(fromMs, settledTo);
     }
   }
   push('hourly', Math.max(fromMs, today), toMs);
