@@ -60,9 +60,11 @@ async function result(scenario: string, shareServer = true): Promise<any> {
   expect(parsed.scenario).toBe(scenario);
   expect(parsed.quick).toBe(true);
   // Every run says what the machine's CPUs did (a scenario keeps them busy; steal may be 0).
-  const cpu = parsed.machine_cpu as { busy_pct: number; steal_pct: number };
+  const cpu = parsed.machine_cpu as { busy_pct: number; steal_pct: number; io_stall_pct: number };
   expect(cpu.busy_pct).toBeGreaterThan(0);
   expect(cpu.busy_pct + cpu.steal_pct).toBeLessThanOrEqual(100);
+  expect(cpu.io_stall_pct).toBeGreaterThanOrEqual(0);
+  expect(cpu.io_stall_pct).toBeLessThanOrEqual(100);
   expect(run.stdout).toContain('machine CPU, whole run');
   return parsed;
 }
