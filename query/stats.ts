@@ -223,7 +223,7 @@ async function tenantTally(db: TenantTx, tenantId: string, range: StatsRange, to
     return p;
   };
   /** Rows of every segment of one rollup family, signed, as one UNION ALL. */
-  const union = (family: string, columns: string, parts: readonly Segment[]) =>
+  const union = (family: 'totals' | 'values' | 'users', columns: string, parts: readonly Segment[]) =>
     parts
       .map(
         (seg) =>
@@ -235,9 +235,9 @@ async function tenantTally(db: TenantTx, tenantId: string, range: StatsRange, to
   const series = union('totals', 'bucket', seriesSegments(range, now));
   const values = union('values', 'dim, value', parts);
   const users = union('users', 'user_id', parts);
-  // Parts: 'ts' the series, 'u' top users, and the breakdowns by `dim` ('s' severity, 'a' action,
-  // 'r' resource type). A subtracted segment can bring a value to zero (all of its events were in the hours left
-  // out): such groups are dropped.
+  // Parts: 'ts' the series, 'u' top users, and the breakdowns by `dim` ('s' severity, 'a'
+  // action, 'r' resource type). A subtracted segment can bring a value to zero (all of its events
+  // were in the hours left out): such groups are dropped.
   const { rows } = await db.query<{ part: 'ts' | 'u' | 's' | 'a' | 'r'; a: string; n: string }>(
     `WITH series AS (
        SELECT (extract(epoch FROM date_trunc($2, bucket, 'UTC')) * 1000)::int8 AS ms, sum(count)::int8 AS n
