@@ -62,8 +62,9 @@ export const WEEK_COMPLEMENT_FROM_DAYS = 5;
  */
 export function segments(fromMs: number, toMs: number, nowMs: number): Segment[] {
   const out: Segment[] = [];
-  /** Pushes [from, to) of one grain with `sign` (-1: subtracted). */
+  /** -1 while `subtracting`: every segment pushed then counts against the sum. */
   let sign: 1 | -1 = 1;
+  /** Pushes [from, to) of one grain with `s` (-1: subtracted), times `sign`. */
   const push = (grain: Grain, from: number, to: number, s: 1 | -1 = 1) => {
     if (from < to) out.push({ grain, from, to, sign: (s * sign) as 1 | -1 });
   };
@@ -99,11 +100,13 @@ export function segments(fromMs: number, toMs: number, nowMs: number): Segment[]
       partOfDay(a, b);
     }
   };
+  /** Start of the ISO week holding `t`. */
+  const weekOf = (t: number) => floorTo(t, WEEK_MS, FIRST_MONDAY_MS);
   /** [a, b) within one settled ISO week: by days, or the week minus the rest when mostly inside. */
   const partOfWeek = (a: number, b: number) => {
     if (a >= b) return;
     if ((b - a) / DAY_MS < WEEK_COMPLEMENT_FROM_DAYS) return byDays(a, b);
-    const week = floorTo(a, WEEK_MS, FIRST_MONDAY_MS);
+    const week = weekOf(a);
     push('weekly', week, week + WEEK_MS);
     subtracting(() => {
       byDays(week, a);
@@ -113,13 +116,13 @@ export function segments(fromMs: number, toMs: number, nowMs: number): Segment[]
   const today = floorTo(nowMs, DAY_MS);
   const settledTo = Math.min(toMs, today);
   /** Weeks that ended by today's midnight: their weekly buckets no longer change. */
-  const settledWeeksTo = floorTo(today, WEEK_MS, FIRST_MONDAY_MS);
+  const settledWeeksTo = weekOf(today);
   if (fromMs < settledTo) {
     const firstWeek = ceilTo(fromMs, WEEK_MS, FIRST_MONDAY_MS);
-    const lastWeek = floorTo(settledTo, WEEK_MS, FIRST_MONDAY_MS);
+    const lastWeek = weekOf(settledTo);
     /** The part of [a, b) in one week: complemented only if that week is settled. */
     const edge = (a: number, b: number) =>
-      ceilTo(a + 1, WEEK_MS, FIRST_MONDAY_MS) <= settledWeeksTo ? partOfWeek(a, b) : byDays(a, b);
+      weekOf(a) + WEEK_MS <= settledWeeksTo ? partOfWeek(a, b) : byDays(a, b);
     if (firstWeek < lastWeek) {
       edge(fromMs, firstWeek);
       push('weekly', firstWeek, lastWeek);
