@@ -90,6 +90,7 @@ export async function startEmbeddedPostgres(
   if (root) fs.chmodSync(dataDir, 0o755);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const password = 'auditlog';
+  const socketDir = unixSocketDir(pgDir, port);
   const server = new EmbeddedPostgres({
     databaseDir: pgDir,
     user: 'postgres',
@@ -109,6 +110,8 @@ export async function startEmbeddedPostgres(
       'max_wal_size=4GB',
       '-c',
       'work_mem=16MB',
+      '-c',
+      `unix_socket_directories=${socketDir ?? ''}`,
     ],
     onLog: (m) => log.trace({ pg: String(m).trim() }, 'postgres'),
     onError: (e) => log.debug({ pg: String(e).trim() }, 'postgres'),
@@ -117,7 +120,25 @@ export async function startEmbeddedPostgres(
   else await stopOrphan(pgDir, log);
   await withDetachedSpawn(() => server.start());
   return {
-    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    url: socketDir
+      ? `postgres://postgres:${password}@localhost:${port}/postgres?host=${encodeURIComponent(socketDir)}`
+      : `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     stop: () => server.stop(),
   };
+}
+
+/**
+ * Longest Unix socket path Linux accepts (`sun_path` is 108 bytes with its terminating NUL).
+ */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * Where the server's Unix socket goes: its own data folder (the server's user owns it), unless
+ * the socket's path would be too long, when the daemons connect over TCP on 127.0.0.1 instead.
+ * A Unix socket costs both sides fewer system-call cycles per round trip and per byte than the
+ * loopback TCP stack.
+ */
+function unixSocketDir(pgDir: string, port: number): string | undefined {
+  const dir = path.resolve(pgDir);
+  return `${dir}/.s.PGSQL.${port}`.length <= MAX_SOCKET_PATH ? dir : undefined;
 }
