@@ -29,7 +29,9 @@ export const ConfigSchema = Type.Object({
   ),
   /** PostgreSQL connection string. When unset, an embedded PostgreSQL is started under `DATA_DIR/pg`. */
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
-  /** Port of the embedded PostgreSQL (only when `DATABASE_URL` is unset). Default `54329`. */
+  /**
+   * Port of the embedded PostgreSQL (only when `DATABASE_URL` is unset). Default `54329`. It listens on `127.0.0.1` at this port (for `psql` and other tools) and on a Unix socket in `DATA_DIR/pg`, which the daemons use (TCP instead when that path is longer than the 107 bytes Linux allows).
+   */
   EMBEDDED_PG_PORT: Type.Integer({ default: 54329, minimum: 1, maximum: 65535 }),
   /** Connections per process in the PostgreSQL pool (reads wait for one while the stages of the same process hold theirs). Default `20`. */
   PG_POOL_MAX: Type.Integer({ default: 20, minimum: 2, maximum: 200 }),
