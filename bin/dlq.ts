@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { type Config, configureFromEnv } from '../infra/config.js';
 import { createContext } from '../infra/context.js';
+import { embeddedUrl } from '../infra/db/embedded.js';
 import { type DeadLetter, QUEUES, type QueueName } from '../infra/transport/types.js';
 import { configOrReport, isEntry, runCommand, UsageError } from './cli.js';
 
@@ -204,11 +205,7 @@ export function withRunningEmbedded(config: Config, env: Record<string, string |
     // EPERM: alive but owned by another user (the postgres user when run as root).
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return config;
   }
-  // The embedded server's fixed local credentials (infra/db/embedded.ts).
-  return configureFromEnv({
-    ...env,
-    DATABASE_URL: `postgres://postgres:auditlog@127.0.0.1:${port}/postgres`,
-  });
+  return configureFromEnv({ ...env, DATABASE_URL: embeddedUrl(port) });
 }
 
 if (isEntry(import.meta.url)) {

@@ -89,12 +89,11 @@ export async function startEmbeddedPostgres(
   const root = process.getuid?.() === 0;
   if (root) fs.chmodSync(dataDir, 0o755);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const password = 'auditlog';
   const socketDir = unixSocketDir(pgDir, port);
   const server = new EmbeddedPostgres({
     databaseDir: pgDir,
     user: 'postgres',
-    password,
+    password: PASSWORD,
     port,
     persistent: true,
     createPostgresUser: root,
@@ -120,11 +119,21 @@ export async function startEmbeddedPostgres(
   else await stopOrphan(pgDir, log);
   await withDetachedSpawn(() => server.start());
   return {
-    url: socketDir
-      ? `postgres://postgres:${password}@localhost:${port}/postgres?host=${encodeURIComponent(socketDir)}`
-      : `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    url: embeddedUrl(port, socketDir),
     stop: () => server.stop(),
   };
+}
+
+/** The embedded server's fixed local password (it listens only on 127.0.0.1 and its own socket). */
+const PASSWORD = 'auditlog';
+
+/**
+ * The connection URL of an embedded server on `port`: over its Unix socket in `socketDir` when
+ * given (the `host` parameter overrides the URL's host), else over TCP on 127.0.0.1.
+ */
+export function embeddedUrl(port: number, socketDir?: string): string {
+  const tcp = `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres`;
+  return socketDir ? `${tcp}?host=${encodeURIComponent(socketDir)}` : tcp;
 }
 
 /**
