@@ -375,6 +375,38 @@ describe('EmbeddedTransport', () => {
     expect((await pending).map((m) => m.body)).toEqual(['wake-up']);
   });
 
+  it('sends its wake-up only after the send committed, one per burst of sends at least', async () => {
+    await reset();
+    const { default: pg } = await import('pg');
+    const listener = new pg.Client({ connectionString: url });
+    await listener.connect();
+    try {
+      // What a woken receiver would find: the queue's rows as another connection sees them then.
+      const seen: number[] = [];
+      listener.on('notification', (n) => {
+        if (n.payload !== 'persist') return;
+        seen.push(-1);
+        const slot = seen.length - 1;
+        pool
+          .query<{ n: number }>(`SELECT count(*)::int AS n FROM queue_messages WHERE queue = 'persist'`)
+          .then((r) => {
+            seen[slot] = r.rows[0]!.n;
+          });
+      });
+      await listener.query('LISTEN auditlog_queue');
+      await Promise.all(Array.from({ length: 20 }, (_, i) => transport.send('persist', [msg('a', `m${i}`)])));
+      await eventually(async () => expect(seen.length).toBeGreaterThan(0));
+      await eventually(async () => expect(seen.every((n) => n >= 0)).toBe(true));
+      expect(seen[0]).toBeGreaterThan(0);
+      // Wake-ups asked for while one is in flight are merged, but the last one comes after the
+      // last send: the final notification's reader sees all 20.
+      await eventually(async () => expect(seen.at(-1)).toBe(20));
+      expect(seen.length).toBeLessThanOrEqual(20);
+    } finally {
+      await listener.end();
+    }
+  });
+
   it("wakes a waiting receive only for its own queue's messages", async () => {
     await reset();
     const spy = vi.spyOn(transport as unknown as { tryReceive: () => Promise<unknown> }, 'tryReceive');
