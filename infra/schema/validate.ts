@@ -135,7 +135,10 @@ export function validateEvent(input: unknown, now = Date.now()): ValidationIssue
       const size = Buffer.byteLength(json);
       issues.push({ path: '', message: `event is ${size} bytes; the limit is ${LIMITS.eventBytes}` });
     }
-    const bad = unstorablePath(input);
+    // JSON.stringify writes NUL and every lone surrogate as a `\u` escape (well-formed pairs and
+    // other text stay as they are), so JSON without one holds neither and needs no walk: the walk
+    // was a tenth of the ingest thread's time for 500-event requests.
+    const bad = json.includes('\\u') ? unstorablePath(input) : undefined;
     if (bad !== undefined) {
       issues.push({ path: bad, message: 'must be well-formed Unicode without NUL characters' });
     }
