@@ -145,8 +145,9 @@ export class EmbeddedTransport implements Transport {
    * other notifying commit, the persist stage's large ones included. Measured at 10,000
    * events/s offered (`npm run bench -- ingest`, 500-event bulks): the INSERTs spent as many
    * samples waiting on that lock as on the CPU; three alternating runs gave HTTP p99 241, 648
-   * and 374 ms with the NOTIFY in the INSERT, 166, 171 and 214 ms with this. A lost wake-up (crash, lost connection) costs at most POLL_MS; wake-ups asked for while one
-   * is in flight are merged into one more after it.
+   * and 374 ms with the NOTIFY in the INSERT, 166, 171 and 214 ms with this. A lost wake-up
+   * (crash, lost connection) costs at most POLL_MS; wake-ups asked for while one is in flight are
+   * merged into one more after it.
    */
   private wake(queue: QueueName): void {
     if (this.closed) return;
