@@ -6,8 +6,9 @@
  * batch (which inserts nothing) adds nothing: the rollups are exactly-once too. Being part of that
  * one statement, they read the new rows where they already are instead of scanning staging again.
  *
- * Breakdowns are counted per dimension value (`v`: one row per event and dimension), not per
- * combination of severity, action and resource type: fewer rows to upsert and to read.
+ * Breakdowns are counted per dimension value (`vh`: one row per event and dimension before
+ * grouping), not per combination of severity, action and resource type: fewer rows to upsert and
+ * to read.
  *
  * Each upsert groups first, so no statement touches a rollup row twice, and feeds its rows in key
  * order. The tenants' rows are locked by `lockTenants`, so only one transaction at a time writes a
