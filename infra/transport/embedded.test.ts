@@ -333,12 +333,14 @@ describe('EmbeddedTransport', () => {
     await reset();
     const secret = `{"message":"card 4111111111111111 for jane.doe@example.com ${randomUUID()}"}`;
     await transport.send('mask', [msg('tenant-x', secret)]);
-    const { rows: stored } = await pool.query<{ body: Buffer; row: string }>(
-      `SELECT body, queue_messages::text AS row FROM queue_messages WHERE queue = 'mask'`,
+    const { rows: stored } = await pool.query<{ body: Buffer; body_bytes: number; row: string }>(
+      `SELECT body, body_bytes, queue_messages::text AS row FROM queue_messages WHERE queue = 'mask'`,
     );
     expect(stored).toHaveLength(1);
     const body = stored[0]!.body;
-    expect(body.length).toBeGreaterThanOrEqual(Buffer.byteLength(secret) + 28);
+    // IV and tag, then the compressed plaintext; body_bytes is the plaintext's length.
+    expect(body.length).toBeGreaterThan(28);
+    expect(stored[0]!.body_bytes).toBe(Buffer.byteLength(secret));
     for (const needle of ['4111111111111111', 'jane.doe', 'message']) {
       expect(body.includes(Buffer.from(needle))).toBe(false);
       expect(stored[0]!.row).not.toContain(needle);
@@ -358,6 +360,27 @@ describe('EmbeddedTransport', () => {
     expect(dead).toHaveLength(1);
     expect(dead[0]!.body.includes(Buffer.from('4111111111111111'))).toBe(false);
     expect((await transport.listDeadLetters('mask', 1))[0]!.body).toBe(secret);
+  });
+
+  it('receives a message stored before bodies were compressed (sealed plaintext, no body_bytes)', async () => {
+    await reset();
+    const { seal } = await import('../crypto/aead.js');
+    const legacy = '{"v":1,"tenant_id":"old","events":[]}';
+    const sealed = seal(key, Buffer.from(legacy), Buffer.from('mask\u0000old'));
+    await pool.query(
+      `INSERT INTO queue_messages (queue, group_id, dedup_id, body) VALUES ('mask', 'old', 'legacy', $1)`,
+      [sealed],
+    );
+    await transport.send('mask', [msg('new', 'after the upgrade')]);
+    const got = await receiveAll('mask');
+    expect(got.map((m) => [m.group, m.body])).toEqual([
+      ['old', legacy],
+      ['new', 'after the upgrade'],
+    ]);
+    const { rows: stored } = await pool.query<{ body_bytes: number | null }>(
+      'SELECT body_bytes FROM queue_messages ORDER BY id',
+    );
+    expect(stored.map((r) => r.body_bytes)).toEqual([null, Buffer.byteLength('after the upgrade')]);
   });
 
   it('binds a ciphertext to its queue and group: a body moved elsewhere fails to open', async () => {

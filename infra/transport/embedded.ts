@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { open, seal } from '../crypto/aead.js';
 import { checkout, withTransaction } from '../db/pool.js';
+import { openBody, sealBody } from './sealed-body.js';
 import type {
   DeadLetter,
   OutgoingMessage,
@@ -20,9 +20,12 @@ const PER_GROUP = 10;
  * whose first message is beyond the window waits until older messages drain.
  */
 const SCAN_WINDOW = 5000;
-/** Body bytes one receive takes at most (beyond its first message): bounds a batch's memory. */
+/**
+ * Plaintext body bytes one receive takes at most (beyond its first message): bounds a batch's
+ * memory. Counted from `body_bytes`, not the stored length, which is compressed.
+ */
 const RECEIVE_BYTES = 8 * 1024 * 1024;
-/** Messages per INSERT statement (three parameters each; PostgreSQL allows 65,535). */
+/** Messages per INSERT statement (four parameters each; PostgreSQL allows 65,535). */
 const MAX_SEND_ROWS = 1000;
 /** Fallback poll interval when no NOTIFY arrives (e.g. a missed notification after a reconnect). */
 const POLL_MS = 1000;
@@ -41,11 +44,11 @@ const RECEIVE_SQL = `WITH heads AS (
              SELECT id, len, sum(len) OVER (ORDER BY head, id) AS upto
                FROM (
                  SELECT id, len, head FROM (
-                   SELECT id, octet_length(body) AS len,
+                   SELECT id, coalesce(body_bytes, octet_length(body)) AS len,
                           bool_and(visible_at <= now()) OVER w AS prefix_visible,
                           row_number() OVER w AS rn,
                           min(id) OVER (PARTITION BY group_id) AS head
-                     FROM (SELECT id, group_id, visible_at, body FROM queue_messages WHERE queue = $1
+                     FROM (SELECT id, group_id, visible_at, body, body_bytes FROM queue_messages WHERE queue = $1
                             ORDER BY id LIMIT $5) oldest
                    WINDOW w AS (PARTITION BY group_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
                  ) s
@@ -122,15 +125,18 @@ export class EmbeddedTransport implements Transport {
     queue: QueueName,
     messages: OutgoingMessage[],
   ): Promise<void> {
+    const plain = messages.map((m) => Buffer.from(m.body));
+    const sealed = await Promise.all(
+      messages.map((m, i) => sealBody(this.bodyKey, plain[i]!, this.aad(queue, m.group))),
+    );
     const params: unknown[] = [queue];
     const rows: string[] = [];
-    for (const m of messages) {
-      const body = seal(this.bodyKey, Buffer.from(m.body), this.aad(queue, m.group));
-      const n = params.push(m.group, m.dedupId, body);
-      rows.push(`($1, $${n - 2}, $${n - 1}, $${n}::bytea)`);
+    for (const [i, m] of messages.entries()) {
+      const n = params.push(m.group, m.dedupId, sealed[i], plain[i]!.length);
+      rows.push(`($1, $${n - 3}, $${n - 2}, $${n - 1}::bytea, $${n}::int)`);
     }
     await db.query(
-      `INSERT INTO queue_messages (queue, group_id, dedup_id, body)
+      `INSERT INTO queue_messages (queue, group_id, dedup_id, body, body_bytes)
        VALUES ${rows.join(', ')}
        ON CONFLICT (queue, dedup_id) DO NOTHING`,
       params,
@@ -181,6 +187,21 @@ export class EmbeddedTransport implements Transport {
 
   /** Its statements are named, so each connection plans them once (about 1 ms each time). */
   private async tryReceive(queue: QueueName, max: number, visibilityMs: number): Promise<ReceivedMessage[]> {
+    const rows = await this.claim(queue, max, visibilityMs);
+    rows.sort((a, b) => Number(a.id) - Number(b.id));
+    return Promise.all(
+      rows.map(async (r) => ({
+        receipt: `${r.id}:${r.receipt}`,
+        group: r.group_id,
+        body: await openBody(this.bodyKey, r.body, this.aad(queue, r.group_id)),
+        attempt: r.attempts,
+        sentAt: r.sent_at.getTime(),
+      })),
+    );
+  }
+
+  /** Claims the next eligible messages in one transaction (see RECEIVE_SQL). */
+  private async claim(queue: QueueName, max: number, visibilityMs: number): Promise<Row[]> {
     const client = await checkout(this.pool);
     try {
       await client.query('BEGIN');
@@ -191,8 +212,8 @@ export class EmbeddedTransport implements Transport {
         name: 'queue-dead-letter-sweep',
         text: `WITH dead AS (
            DELETE FROM queue_messages WHERE queue = $1 AND visible_at <= now() AND attempts >= $2
-           RETURNING id, queue, group_id, dedup_id, body, attempts, sent_at)
-         INSERT INTO queue_dead_letters (id, queue, group_id, dedup_id, body, attempts, sent_at)
+           RETURNING id, queue, group_id, dedup_id, body, body_bytes, attempts, sent_at)
+         INSERT INTO queue_dead_letters (id, queue, group_id, dedup_id, body, body_bytes, attempts, sent_at)
          SELECT * FROM dead`,
         values: [queue, this.maxAttempts],
       });
@@ -203,14 +224,7 @@ export class EmbeddedTransport implements Transport {
         values: [queue, max, PER_GROUP, visibilityMs, SCAN_WINDOW, RECEIVE_BYTES],
       });
       await client.query('COMMIT');
-      rows.sort((a, b) => Number(a.id) - Number(b.id));
-      return rows.map((r) => ({
-        receipt: `${r.id}:${r.receipt}`,
-        group: r.group_id,
-        body: open(this.bodyKey, r.body, this.aad(queue, r.group_id)).toString(),
-        attempt: r.attempts,
-        sentAt: r.sent_at.getTime(),
-      }));
+      return rows;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
@@ -289,24 +303,26 @@ export class EmbeddedTransport implements Transport {
         WHERE queue = $1 ORDER BY id LIMIT $2`,
       [queue, limit],
     );
-    return rows.map((r) => ({
-      id: String(r.id),
-      queue,
-      group: r.group_id,
-      body: open(this.bodyKey, r.body, this.aad(queue, r.group_id)).toString(),
-      attempts: r.attempts,
-      sentAt: r.sent_at.getTime(),
-      deadAt: r.dead_at.getTime(),
-    }));
+    return Promise.all(
+      rows.map(async (r) => ({
+        id: String(r.id),
+        queue,
+        group: r.group_id,
+        body: await openBody(this.bodyKey, r.body, this.aad(queue, r.group_id)),
+        attempts: r.attempts,
+        sentAt: r.sent_at.getTime(),
+        deadAt: r.dead_at.getTime(),
+      })),
+    );
   }
 
   async redrive(queue: QueueName, ids?: string[]): Promise<number> {
     const { rowCount } = await this.pool.query(
       `WITH moved AS (
          DELETE FROM queue_dead_letters WHERE queue = $1 AND ($2::bigint[] IS NULL OR id = ANY($2))
-         RETURNING group_id, dedup_id, body, sent_at, id)
-       INSERT INTO queue_messages (queue, group_id, dedup_id, body, sent_at)
-       SELECT $1, group_id, 'redrive-' || id || '-' || dedup_id, body, sent_at FROM moved ORDER BY id
+         RETURNING group_id, dedup_id, body, body_bytes, sent_at, id)
+       INSERT INTO queue_messages (queue, group_id, dedup_id, body, body_bytes, sent_at)
+       SELECT $1, group_id, 'redrive-' || id || '-' || dedup_id, body, body_bytes, sent_at FROM moved ORDER BY id
        ON CONFLICT (queue, dedup_id) DO NOTHING`,
       [queue, ids ?? null],
     );
