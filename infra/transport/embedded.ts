@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { checkout, withTransaction } from '../db/pool.js';
 import { openBody, sealBody } from './sealed-body.js';
@@ -125,14 +125,12 @@ export class EmbeddedTransport implements Transport {
     queue: QueueName,
     messages: OutgoingMessage[],
   ): Promise<void> {
-    const plain = messages.map((m) => Buffer.from(m.body));
-    const sealed = await Promise.all(
-      messages.map((m, i) => sealBody(this.bodyKey, plain[i]!, this.aad(queue, m.group))),
-    );
     const params: unknown[] = [queue];
     const rows: string[] = [];
-    for (const [i, m] of messages.entries()) {
-      const n = params.push(m.group, m.dedupId, sealed[i], plain[i]!.length);
+    for (const m of messages) {
+      const plain = Buffer.from(m.body);
+      const sealed = sealBody(this.bodyKey, plain, this.aad(queue, m.group));
+      const n = params.push(m.group, m.dedupId, sealed, plain.length);
       rows.push(`($1, $${n - 3}, $${n - 2}, $${n - 1}::bytea, $${n}::int)`);
     }
     await db.query(
@@ -189,15 +187,19 @@ export class EmbeddedTransport implements Transport {
   private async tryReceive(queue: QueueName, max: number, visibilityMs: number): Promise<ReceivedMessage[]> {
     const rows = await this.claim(queue, max, visibilityMs);
     rows.sort((a, b) => Number(a.id) - Number(b.id));
-    return Promise.all(
-      rows.map(async (r) => ({
+    const received: ReceivedMessage[] = [];
+    for (const r of rows) {
+      // Opening is ~0.4 ms per 250 kB body: let waiting requests in between two (see slices.ts).
+      if (received.length > 0) await nextTurn();
+      received.push({
         receipt: `${r.id}:${r.receipt}`,
         group: r.group_id,
-        body: await openBody(this.bodyKey, r.body, this.aad(queue, r.group_id)),
+        body: openBody(this.bodyKey, r.body, this.aad(queue, r.group_id)),
         attempt: r.attempts,
         sentAt: r.sent_at.getTime(),
-      })),
-    );
+      });
+    }
+    return received;
   }
 
   /** Claims the next eligible messages in one transaction (see RECEIVE_SQL). */
@@ -303,17 +305,15 @@ export class EmbeddedTransport implements Transport {
         WHERE queue = $1 ORDER BY id LIMIT $2`,
       [queue, limit],
     );
-    return Promise.all(
-      rows.map(async (r) => ({
-        id: String(r.id),
-        queue,
-        group: r.group_id,
-        body: await openBody(this.bodyKey, r.body, this.aad(queue, r.group_id)),
-        attempts: r.attempts,
-        sentAt: r.sent_at.getTime(),
-        deadAt: r.dead_at.getTime(),
-      })),
-    );
+    return rows.map((r) => ({
+      id: String(r.id),
+      queue,
+      group: r.group_id,
+      body: openBody(this.bodyKey, r.body, this.aad(queue, r.group_id)),
+      attempts: r.attempts,
+      sentAt: r.sent_at.getTime(),
+      deadAt: r.dead_at.getTime(),
+    }));
   }
 
   async redrive(queue: QueueName, ids?: string[]): Promise<number> {

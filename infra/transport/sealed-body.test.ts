@@ -17,28 +17,27 @@ const batch = JSON.stringify({
 });
 
 describe('sealed queue bodies', () => {
-  it('round-trips a body, stored compressed: much smaller than its plaintext', async () => {
-    const sealed = await sealBody(key, Buffer.from(batch), aad);
+  it('round-trips a body, stored compressed: much smaller than its plaintext', () => {
+    const sealed = sealBody(key, Buffer.from(batch), aad);
     expect(sealed.length).toBeLessThan(batch.length / 4);
-    expect(await openBody(key, sealed, aad)).toBe(batch);
+    expect(openBody(key, sealed, aad)).toBe(batch);
   });
 
-  it('holds no plaintext: compressed first, then sealed (the zstd frame is not visible either)', async () => {
-    const sealed = await sealBody(key, Buffer.from(batch), aad);
+  it('holds no plaintext: compressed first, then sealed', () => {
+    const sealed = sealBody(key, Buffer.from(batch), aad);
     for (const needle of ['jane.doe', 'refund', 'tenant-a']) {
       expect(sealed.includes(Buffer.from(needle))).toBe(false);
     }
-    expect(sealed.includes(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))).toBe(false);
   });
 
-  it('fails to open under another key or another queue and group', async () => {
-    const sealed = await sealBody(key, Buffer.from(batch), aad);
-    await expect(openBody(randomBytes(32), sealed, aad)).rejects.toThrow();
-    await expect(openBody(key, sealed, Buffer.from('mask\u0000tenant-b'))).rejects.toThrow();
+  it('fails to open under another key or another queue and group', () => {
+    const sealed = sealBody(key, Buffer.from(batch), aad);
+    expect(() => openBody(randomBytes(32), sealed, aad)).toThrow();
+    expect(() => openBody(key, sealed, Buffer.from('mask\u0000tenant-b'))).toThrow();
   });
 
-  it('opens a body sealed uncompressed, as queues written before compression hold', async () => {
-    expect(await openBody(key, seal(key, Buffer.from(batch), aad), aad)).toBe(batch);
-    expect(await openBody(key, seal(key, Buffer.from(''), aad), aad)).toBe('');
+  it('opens a body sealed uncompressed, as queues written before compression hold', () => {
+    expect(openBody(key, seal(key, Buffer.from(batch), aad), aad)).toBe(batch);
+    expect(openBody(key, seal(key, Buffer.from(''), aad), aad)).toBe('');
   });
 });
