@@ -4,6 +4,7 @@ import type { Context } from '../context.js';
 import { HttpError } from '../http/errors.js';
 import { StagedEvent } from '../schema/event.js';
 import { createAjv } from '../schema/validate.js';
+import { serializeEvents } from '../transport/split.js';
 import { uuidv7 } from '../uuid.js';
 
 /**
@@ -105,7 +106,7 @@ export async function recordRead(ctx: Pick<Context, 'enqueue' | 'tenants' | 'log
   const unknown = await ctx.tenants.unknown([r.tenantId]);
   if (unknown.length > 0) throw new HttpError(404, 'tenant_not_found', 'no such tenant');
   try {
-    await ctx.enqueue.enqueue([{ v: 1, tenant_id: r.tenantId, events: [event] }]);
+    await ctx.enqueue.enqueue([{ tenant_id: r.tenantId, events: serializeEvents([event]) }]);
   } catch (err) {
     ctx.log.error({ err, operation: r.operation }, 'self-audit enqueue failed; refusing the read');
     throw new HttpError(503, 'audit_unavailable', 'the read could not be audited; retry later');

@@ -111,17 +111,31 @@ function fromAjv(e: ErrorObject): ValidationIssue {
  * nesting depth, `occurred_at` skew). `now` is injectable for tests.
  */
 export function validateEvent(input: unknown, now = Date.now()): ValidationIssue[] {
+  return checkEventInput(input, now).issues;
+}
+
+/**
+ * `validateEvent`, also returning the event's JSON (`JSON.stringify(input)`) when it got as far
+ * as serializing it for the size check, which it does for every valid event: ingest builds the
+ * queue body from it instead of serializing the event a second time.
+ */
+export function checkEventInput(
+  input: unknown,
+  now = Date.now(),
+): { issues: ValidationIssue[]; json?: string } {
   if (!checkEvent(input)) {
     // Ajv reports a failed anyOf branch by branch; keep one issue per path and keyword.
     const seen = new Set<string>();
-    return (checkEvent.errors ?? []).map(fromAjv).filter((i) => {
+    const issues = (checkEvent.errors ?? []).map(fromAjv).filter((i) => {
       const key = `${i.path}|${i.message}`;
       if (seen.has(key)) return false;
       seen.add(key);
       return true;
     });
+    return { issues };
   }
   const issues: ValidationIssue[] = [];
+  let json: string | undefined;
   for (const field of ['before', 'after', 'metadata'] as const) {
     const value = input[field];
     if (value !== undefined && depthOf(value, LIMITS.objectDepth) > LIMITS.objectDepth) {
@@ -130,7 +144,7 @@ export function validateEvent(input: unknown, now = Date.now()): ValidationIssue
   }
   // Only walk and serialize what is known to be shallow: a deep enough object overflows the stack.
   if (issues.length === 0) {
-    const json = JSON.stringify(input);
+    json = JSON.stringify(input);
     if (!fitsUtf8(json, LIMITS.eventBytes)) {
       const size = Buffer.byteLength(json);
       issues.push({ path: '', message: `event is ${size} bytes; the limit is ${LIMITS.eventBytes}` });
@@ -151,5 +165,5 @@ export function validateEvent(input: unknown, now = Date.now()): ValidationIssue
       issues.push({ path: '/occurred_at', message: 'is more than 24 h in the future' });
     }
   }
-  return issues;
+  return { issues, json };
 }

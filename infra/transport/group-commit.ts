@@ -1,6 +1,4 @@
-import type { Batch } from '../schema/batch.js';
-import type { StagedEvent } from '../schema/event.js';
-import { MAX_BODY_BYTES, toMessages } from './split.js';
+import { MAX_BODY_BYTES, type SerializedBatch, type SerializedEvent, serializedMessages } from './split.js';
 import type { Transport } from './types.js';
 
 interface Waiter {
@@ -16,7 +14,7 @@ interface Waiter {
  * if that send fails, every request in it fails and none was acknowledged.
  */
 export class GroupCommit {
-  private pending = new Map<string, StagedEvent[]>();
+  private pending = new Map<string, SerializedEvent[]>();
   private waiters: Waiter[] = [];
   private inFlight = 0;
   private scheduled = false;
@@ -27,8 +25,11 @@ export class GroupCommit {
     private readonly maxInFlight = 4,
   ) {}
 
-  /** Resolves when every event of `batches` is durably in the `mask` queue. */
-  enqueue(batches: Batch<StagedEvent>[]): Promise<void> {
+  /**
+   * Resolves when every event of `batches` is durably in the `mask` queue. Each event's JSON must
+   * be a `StagedEvent` (the mask stage validates it).
+   */
+  enqueue(batches: SerializedBatch[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       for (const b of batches) {
         const list = this.pending.get(b.tenant_id);
@@ -61,7 +62,7 @@ export class GroupCommit {
     Promise.resolve()
       .then(() => {
         const messages = [...pending].flatMap(([tenant_id, events]) =>
-          toMessages('mask', { v: 1, tenant_id, events }, maxBytes),
+          serializedMessages('mask', { tenant_id, events }, maxBytes),
         );
         return this.transport.send('mask', messages);
       })

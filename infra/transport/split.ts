@@ -18,14 +18,31 @@ export const MAX_BODY_BYTES: Record<Transport['kind'], number> = {
 // Ingest caps an event at LIMITS.eventBytes (64 KiB), far below every adapter's message size, so
 // a single validated event always fits one message and splitting never fails after a 2xx.
 /** Content-derived deduplication id: the same batch sent twice is stored once. */
-export function dedupIdFor(queue: QueueName, batch: Batch<{ id: string }>): string {
-  const h = createHash('sha256').update(queue).update('\u0000').update(batch.tenant_id);
-  for (const e of batch.events) h.update('\u0000').update(e.id);
+export function dedupIdFor(queue: QueueName, tenantId: string, ids: readonly string[]): string {
+  const h = createHash('sha256').update(queue).update('\u0000').update(tenantId);
+  for (const id of ids) h.update('\u0000').update(id);
   return h.digest('base64url');
 }
 
 export class EventTooLargeError extends Error {
   override name = 'EventTooLargeError';
+}
+
+/** An event already serialized as JSON, with its id (for the deduplication id). */
+export interface SerializedEvent {
+  id: string;
+  json: string;
+}
+
+/** One tenant's serialized events on their way into a queue (see `serializedMessages`). */
+export interface SerializedBatch {
+  tenant_id: string;
+  events: SerializedEvent[];
+}
+
+/** Serializes each event on its own, for `serializedMessages`. */
+export function serializeEvents<E extends { id: string }>(events: readonly E[]): SerializedEvent[] {
+  return events.map((e) => ({ id: e.id, json: JSON.stringify(e) }));
 }
 
 /**
@@ -37,16 +54,48 @@ export function toMessages<E extends { id: string }>(
   batch: Batch<E>,
   maxBytes: number,
 ): OutgoingMessage[] {
-  const body = JSON.stringify(batch);
+  return split(queue, batch.tenant_id, batch.events, maxBytes, (events) =>
+    JSON.stringify({ ...batch, events }),
+  );
+}
+
+/**
+ * `toMessages` for events serialized beforehand (the ingest edge has each event's JSON from
+ * validation): the body is the same `Batch` JSON, joined from the pieces instead of serialized
+ * again.
+ */
+export function serializedMessages(
+  queue: QueueName,
+  batch: SerializedBatch,
+  maxBytes: number,
+): OutgoingMessage[] {
+  const head = `{"v":1,"tenant_id":${JSON.stringify(batch.tenant_id)},"events":[`;
+  return split(queue, batch.tenant_id, batch.events, maxBytes, (events) => {
+    let body = head;
+    for (let i = 0; i < events.length; i++) body += i === 0 ? events[i]!.json : `,${events[i]!.json}`;
+    return `${body}]}`;
+  });
+}
+
+/** Renders `events` as one body, or halves them (in order) until each part fits `maxBytes`. */
+function split<E extends { id: string }>(
+  queue: QueueName,
+  tenantId: string,
+  events: readonly E[],
+  maxBytes: number,
+  render: (events: readonly E[]) => string,
+): OutgoingMessage[] {
+  const body = render(events);
   if (fitsUtf8(body, maxBytes)) {
-    return [{ group: batch.tenant_id, dedupId: dedupIdFor(queue, batch), body }];
+    const ids = events.map((e) => e.id);
+    return [{ group: tenantId, dedupId: dedupIdFor(queue, tenantId, ids), body }];
   }
-  if (batch.events.length === 1) {
-    throw new EventTooLargeError(`event ${batch.events[0]!.id} does not fit in one queue message`);
+  if (events.length === 1) {
+    throw new EventTooLargeError(`event ${events[0]!.id} does not fit in one queue message`);
   }
-  const mid = Math.ceil(batch.events.length / 2);
+  const mid = Math.ceil(events.length / 2);
   return [
-    ...toMessages(queue, { ...batch, events: batch.events.slice(0, mid) }, maxBytes),
-    ...toMessages(queue, { ...batch, events: batch.events.slice(mid) }, maxBytes),
+    ...split(queue, tenantId, events.slice(0, mid), maxBytes, render),
+    ...split(queue, tenantId, events.slice(mid), maxBytes, render),
   ];
 }
