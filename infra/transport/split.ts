@@ -71,9 +71,10 @@ export function serializedMessages(
 ): OutgoingMessage[] {
   const head = `{"v":1,"tenant_id":${JSON.stringify(batch.tenant_id)},"events":[`;
   return split(queue, batch.tenant_id, batch.events, maxBytes, (events) => {
-    let body = head;
-    for (let i = 0; i < events.length; i++) body += i === 0 ? events[i]!.json : `,${events[i]!.json}`;
-    return `${body}]}`;
+    const parts = events.map((e) => e.json);
+    parts[0] = head + parts[0];
+    parts[parts.length - 1] += ']}';
+    return parts.join(',');
   });
 }
 
