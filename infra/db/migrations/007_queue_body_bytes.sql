@@ -1,4 +1,4 @@
--- The embedded queue stores bodies zstd-compressed before sealing them
+-- The embedded queue stores bodies compressed before sealing them
 -- (infra/transport/sealed-body.ts), so a body's stored length no longer says how much memory it
 -- takes once opened. A receive is bounded by plaintext bytes (RECEIVE_BYTES in
 -- infra/transport/embedded.ts); body_bytes records them. NULL for rows written before this
