@@ -5,7 +5,7 @@ import { batchOf, batchParser } from '../infra/schema/batch.js';
 import { type EventInput, StagedEvent } from '../infra/schema/event.js';
 import { createAjv } from '../infra/schema/validate.js';
 import { serializedMessages } from '../infra/transport/split.js';
-import { stageEvents, stagedJson } from './stage-events.js';
+import { stagedJson, stageEvents } from './stage-events.js';
 
 const writer: Principal = { sub: 'svc', tenant: 'acme', role: 'admin', platform: false };
 const platform: Principal = { sub: 'root', tenant: '*', role: 'admin', platform: true };
