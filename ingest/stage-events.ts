@@ -30,10 +30,13 @@ const KEY_JSON = Object.fromEntries(STAGED_KEYS.map((k) => [k, `${JSON.stringify
 
 /**
  * The JSON of the staged event `Object.assign({}, input, fields)`, built from the input's own
- * JSON (`json`, from validation) instead of serializing the event again (that was ~3 µs per event,
- * a tenth of the ingest thread's time): the fields the input lacks are written in front of its
- * keys. When the input has a field with another value (an upper-case id, a timestamp with an
- * offset, which staging normalizes), the staged event is serialized whole instead.
+ * JSON (`json`, from validation) instead of serializing the event again (measured: parse, stage
+ * and body bytes of 500 events, median 5.2–6.3 → 4.9–5.5 ms): the fields the input lacks are
+ * written in front of its keys. When the input has a field with another value (an upper-case id,
+ * a timestamp with an offset, which staging normalizes), the staged event is serialized whole.
+ * That fallback uses Object.assign, not `{ ...input, ... }` (a V8 slow path for parsed objects,
+ * 9 µs against 1 µs per event); no setter can run, because validation rejects every key outside
+ * the schema (`__proto__` included).
  */
 export function stagedJson(input: EventInput, json: string, fields: StagedFields): string {
   let head = '';
