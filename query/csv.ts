@@ -12,7 +12,7 @@
 const NEEDS_QUOTES = /[",\r\n]/;
 
 /** Whether a cell starting with this UTF-16 code unit is a formula: `=`, `+`, `-`, `@`, tab or CR. */
-function formulaStart(code: number): boolean {
+export function formulaStart(code: number): boolean {
   return code === 0x3d || code === 0x2b || code === 0x2d || code === 0x40 || code === 0x09 || code === 0x0d;
 }
 

@@ -42,7 +42,7 @@ export function eventCsv(row: EventRow, sealed: string | undefined): string {
 }
 
 /** A before/after/metadata cell from the member's JSON text. */
-function jsonCell(json: string | undefined): string {
+export function jsonCell(json: string | undefined): string {
   if (json === undefined) return '';
   // A JSON string is exported as the string itself, not as JSON text.
   return csvCell(json.charCodeAt(0) === 0x22 ? (JSON.parse(json) as string) : json);

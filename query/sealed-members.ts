@@ -100,3 +100,74 @@ function parsed(text: string): SealedMembers {
   const json = (v: unknown) => (v === undefined ? undefined : JSON.stringify(v));
   return [json(opened.before), json(opened.after), json(opened.metadata)];
 }
+
+const KEY_BYTES = KEYS.map((k) => Buffer.from(k, 'latin1'));
+
+/**
+ * `sealedMembers` on the UTF-8 bytes `data[s, e)` of a sealed plaintext, as byte ranges: members
+ * `m` (before, after, metadata) spans `[ranges[2m], ranges[2m + 1])`, start -1 when absent. The
+ * same structural scan as `scan` (every character it looks for is ASCII, and no byte of a
+ * multi-byte UTF-8 character is ASCII), so the ranges hold exactly the texts `sealedMembers`
+ * returns; undefined where `scan` would fall back to parsing.
+ */
+export function sealedMemberRanges(data: Uint8Array, s: number, e: number): Int32Array | undefined {
+  const end = e - 1;
+  if (end - s < 1 || data[s] !== OPEN_BRACE || data[end] !== CLOSE_BRACE) return undefined;
+  const ranges = new Int32Array(6).fill(-1);
+  let at = s + 1;
+  if (at === end) return ranges;
+  let nextKey = 0;
+  for (;;) {
+    let k = nextKey;
+    while (k < KEY_BYTES.length && !startsWith(data, at, end, KEY_BYTES[k]!)) k++;
+    if (k === KEY_BYTES.length) return undefined;
+    const start = at + KEY_BYTES[k]!.length;
+    const stop = valueEndBytes(data, start, end);
+    if (stop <= start) return undefined;
+    ranges[2 * k] = start;
+    ranges[2 * k + 1] = stop;
+    nextKey = k + 1;
+    if (stop === end) return ranges;
+    if (data[stop] !== COMMA) return undefined;
+    at = stop + 1;
+  }
+}
+
+function startsWith(data: Uint8Array, at: number, end: number, bytes: Uint8Array): boolean {
+  if (at + bytes.length > end) return false;
+  for (let i = 0; i < bytes.length; i++) if (data[at + i] !== bytes[i]) return false;
+  return true;
+}
+
+/** `valueEnd` on bytes. */
+function valueEndBytes(data: Uint8Array, from: number, end: number): number {
+  let depth = 0;
+  let i = from;
+  while (i < end) {
+    const c = data[i];
+    if (c === QUOTE) {
+      i = stringEndBytes(data, i + 1, end);
+      if (i < 0) return -1;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      depth++;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      if (depth === 0) return -1;
+      depth--;
+    } else if (c === COMMA && depth === 0) {
+      return i;
+    }
+    i++;
+  }
+  return depth === 0 ? i : -1;
+}
+
+/** `stringEnd` on bytes. */
+function stringEndBytes(data: Uint8Array, from: number, end: number): number {
+  for (let i = from; i < end; i++) {
+    const c = data[i];
+    if (c === BACKSLASH)
+      i++; // the escaped character, whatever it is
+    else if (c === QUOTE) return i;
+  }
+  return -1;
+}
