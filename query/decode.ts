@@ -15,18 +15,13 @@ export const EVENT_COLUMNS = eventColumns(
   (c) => `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
 );
 
-/**
- * `EVENT_COLUMNS` with the timestamps as PostgreSQL's own text of the UTC time, which
- * `utcTimestamp` turns into `EVENT_COLUMNS`' format. For an export: `to_char` cost PostgreSQL
- * about 2 µs a call, a fifth of its work per exported row. Needs `DateStyle` ISO.
- */
-export const ISO_TIMESTAMP_EVENT_COLUMNS = eventColumns((c) => `(${c} AT TIME ZONE 'UTC')::text`);
-
 /** A `timestamp` as PostgreSQL prints it with `DateStyle` ISO: `2026-05-01 10:00:00.5`, `0044-03-15 00:00:00 BC`. */
 const ISO_TIMESTAMP = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(?: BC)?$/;
 
 /**
- * The `EVENT_COLUMNS` text of a timestamp from its `ISO_TIMESTAMP_EVENT_COLUMNS` text: exactly
+ * The `EVENT_COLUMNS` text of a timestamp from PostgreSQL's own text of the UTC time
+ * (`(ts AT TIME ZONE 'UTC')::text` under `DateStyle` ISO, as an export selects it: `to_char`
+ * cost PostgreSQL about 2 µs a call, a fifth of its work per exported row): exactly
  * what `to_char(…, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` prints (all six fraction digits; the year as
  * printed, at least four digits, BC unmarked). Throws on anything else, such as `infinity`.
  */

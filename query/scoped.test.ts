@@ -2,9 +2,11 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../infra/db/pool.js';
 import { startTestService, type TestService } from '../test/harness.js';
+import { tupleSplitter } from './copy-tuples.js';
 import { rowsAt } from './events.js';
 import { READER_ROLE, withTenantScope } from './scoped.js';
 import { createTenants, ingest, QUERY_DAEMONS, waitStored } from './test-support.js';
+import { tupleFields } from './tuple-format.js';
 import { buildWhere, type ScopedWhere } from './where.js';
 
 /**
@@ -109,8 +111,28 @@ describe('withTenantScope (row-level security)', () => {
     }
   });
 
-  it('reads rows through a row cursor only inside the scope, even from a clause that forgot the tenant', async () => {
-    const fetched = await withTenantScope({ pool }, { tenantId: 'globex' }, async (tx) => {
+  /** Every tuple of a binary COPY of text columns, as arrays of strings (null for NULL). */
+  async function copied(stream: NodeJS.ReadableStream, columns: number): Promise<(string | null)[][]> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    const splitter = tupleSplitter(columns, 1000);
+    const groups = splitter.push(Buffer.concat(chunks));
+    const rest = splitter.end();
+    if (rest) groups.push(rest);
+    return groups.flatMap((g) => {
+      const f = tupleFields(g.data, g.rows, columns);
+      return Array.from({ length: g.rows }, (_, r) =>
+        Array.from({ length: columns }, (_, c) =>
+          f.starts[r * columns + c]! < 0
+            ? null
+            : g.data.toString('utf8', f.starts[r * columns + c], f.ends[r * columns + c]),
+        ),
+      );
+    });
+  }
+
+  it('copies rows only inside the scope, even from a clause that forgot the tenant', async () => {
+    const rows = await withTenantScope({ pool }, { tenantId: 'globex' }, async (tx) => {
       const buggy: ScopedWhere = {
         sql: `$1::text IS NOT NULL AND resource_type = 'order'`,
         params: ['globex'],
@@ -118,54 +140,55 @@ describe('withTenantScope (row-level security)', () => {
         leakproof: true,
         planStable: false,
       };
-      const next = await tx.rowCursor<{ tenant_id: string; resource_id: string }>(
-        buggy,
-        'seq-asc',
-        'tenant_id, resource_id',
-      );
-      const rows: { tenant_id: string; resource_id: string }[] = [];
-      const counts = [await next(1, (r) => rows.push(r)), await next(10, (r) => rows.push(r))];
-      counts.push(await next(10, (r) => rows.push(r)));
-      return { rows, counts };
+      return copied(await tx.copyRows(buggy, 'seq-asc', 'tenant_id, resource_id'), 2);
     });
-    if (!timescale) {
-      expect(fetched.rows).toEqual([
-        { tenant_id: 'globex', resource_id: 'o-4' },
-        { tenant_id: 'globex', resource_id: 'o-5' },
-      ]);
-      expect(fetched.counts).toEqual([1, 1, 0]);
-    }
-    const mine = await withTenantScope({ pool }, { tenantId: 'acme', userId: 'u1' }, async (tx) => {
-      const next = await tx.rowCursor<{ resource_id: string }>(
-        buildWhere(tx.scope, {}),
-        'seq-desc',
-        'resource_id',
-      );
-      const ids: string[] = [];
-      await next(10, (r) => ids.push(r.resource_id));
-      return ids;
-    });
-    expect(mine).toEqual(['o-2', 'o-1']);
+    expect(rows).toEqual([
+      ['globex', 'o-4'],
+      ['globex', 'o-5'],
+    ]);
+    const mine = await withTenantScope({ pool }, { tenantId: 'acme', userId: 'u1' }, async (tx) =>
+      copied(await tx.copyRows(buildWhere(tx.scope, {}), 'seq-desc', 'resource_id'), 1),
+    );
+    expect(mine).toEqual([['o-2'], ['o-1']]);
   });
 
-  it('fails a row-cursor fetch whose row handler throws, after the statement has ended', async () => {
-    const seen: string[] = [];
+  it('gives a COPY every parameter as its value, lists with quotes, backslashes and braces included', async () => {
+    const copy = (filters: Parameters<typeof buildWhere>[1]) =>
+      withTenantScope({ pool }, { tenantId: 'acme' }, async (tx) =>
+        copied(await tx.copyRows(buildWhere(tx.scope, filters), 'seq-asc', 'resource_id'), 1),
+      );
+    const all = [['o-1'], ['o-2'], ['o-3']];
+    expect(await copy({ action: 'UPDATE,a"b\\c,{x},NULL' })).toEqual(all);
+    expect(await copy({ action: 'a"b\\c,{UPDATE},NULL, UPDATE' })).toEqual([]);
+    expect(await copy({ user_id: 'u1', resource_id: 'o-2' })).toEqual([['o-2']]);
+    expect(await copy({ user_id: "u1' OR '1'='1" })).toEqual([]);
+    expect(
+      await copy({ from: '2000-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z', severity: 'INFO,LOW' }),
+    ).toEqual(all);
+    // The settings and the planner switch were transaction-local.
+    const { rows } = await pool.query<{ sort: string; p: string | null }>(
+      `SELECT current_setting('enable_sort') AS sort, current_setting('auditlog.copy_1', true) AS p`,
+    );
+    expect(rows).toEqual([{ sort: 'on', p: '' }]);
+  });
+
+  it('discards the connection of a COPY that is not read to its end', async () => {
+    const pid = async () =>
+      (await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const before = await pid();
     await expect(
       withTenantScope({ pool }, { tenantId: 'acme' }, async (tx) => {
-        const next = await tx.rowCursor<{ resource_id: string }>(
-          buildWhere(tx.scope, { resource_type: 'order' }),
-          'seq-asc',
-          'resource_id',
-        );
-        await next(10, (r) => {
-          seen.push(r.resource_id);
-          throw new Error('cannot format');
-        });
+        const stream = await tx.copyRows(buildWhere(tx.scope, {}), 'seq-asc', 'resource_id');
+        for await (const _ of stream) throw new Error('client went away');
       }),
-    ).rejects.toThrow('cannot format');
-    expect(seen).toEqual(['o-1']);
-    // The connection went back to the pool usable.
-    expect((await pool.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+    ).rejects.toThrow('client went away');
+    // A new connection, which works; the old session has ended.
+    expect(await pid()).not.toBe(before);
+    const { rows } = await svc.ctx.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1',
+      [before],
+    );
+    expect(rows[0]!.n).toBe(0);
   });
 
   it('runs every query as the reader, before and after a key match as the owner', async () => {
@@ -178,18 +201,11 @@ describe('withTenantScope (row-level security)', () => {
       const next = await tx.keyCursor(buildWhere(tx.scope, {}), 'seq-asc');
       await next(1);
       const afterKeyCursor = await role(tx);
-      const rows = await tx.rowCursor<{ r: string }>(
-        buildWhere(tx.scope, {}),
-        'seq-asc',
-        'current_user AS r',
-      );
-      let inCursor: string | undefined;
-      await rows(1, (row) => {
-        inCursor = row.r;
-      });
+      const inCopy = (
+        await copied(await tx.copyRows(buildWhere(tx.scope, {}), 'seq-asc', 'current_user'), 1)
+      )[0]?.[0];
       await next(1);
-      await rows(1, () => {});
-      return [first, afterKeys, afterKeyCursor, inCursor, await role(tx)];
+      return [first, afterKeys, afterKeyCursor, inCopy, await role(tx)];
     });
     expect(roles).toEqual([READER_ROLE, READER_ROLE, READER_ROLE, READER_ROLE, READER_ROLE]);
   });
@@ -207,7 +223,7 @@ describe('withTenantScope (row-level security)', () => {
     ).rejects.toThrow('WHERE clause was built for a different scope');
     await expect(
       withTenantScope({ pool }, { tenantId: 'acme', userId: 'u1' }, (tx) =>
-        tx.rowCursor(buildWhere({ tenantId: 'acme' }, {}), 'time-desc', 'id'),
+        tx.copyRows(buildWhere({ tenantId: 'acme' }, {}), 'time-desc', 'id'),
       ),
     ).rejects.toThrow('WHERE clause was built for a different scope');
   });
