@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { sealAadText } from '../infra/crypto/aead.js';
+import { open, sealAadText } from '../infra/crypto/aead.js';
 import { workerBootstrap } from '../infra/worker-bootstrap.js';
 
 /** One sealed value to open: the ciphertext, its data key and the event it belongs to (the AAD). */
@@ -34,7 +34,7 @@ export interface Opened {
 export type OpenReply = Opened | { id: number; error: string };
 
 interface Pending {
-  resolve(texts: string[]): void;
+  resolve(opened: Opened): void;
   reject(err: Error): void;
 }
 
@@ -61,15 +61,30 @@ export class DecryptThreads {
     this.#threads = new Array<Thread | undefined>(size).fill(undefined);
   }
 
-  open(items: SealedItem[]): Promise<string[]> {
+  /** Resolves with the plaintexts of `items`, in item order. */
+  async open(items: SealedItem[]): Promise<string[]> {
+    const opened = await this.openRequest(toRequest(this.#ids++, items));
+    return texts(opened.data, opened.ends);
+  }
+
+  /**
+   * Opens a packed request (see `OpenRequest`; its buffers are transferred, so it must not be
+   * used after) on the next thread. Its `id` is replaced with this pool's own.
+   */
+  openRequest(request: OpenRequest): Promise<Opened> {
     if (this.#closed) return Promise.reject(new Error('decrypt threads closed'));
     const slot = this.#next;
     this.#next = (slot + 1) % this.#threads.length;
     const thread = this.#threads[slot] ?? this.#start(slot);
-    const request = toRequest(this.#ids++, items);
+    request.id = this.#ids++;
     return new Promise((resolve, reject) => {
       thread.pending.set(request.id, { resolve, reject });
-      thread.worker.postMessage(request, [request.data.buffer, request.ends.buffer, request.keyIndex.buffer]);
+      thread.worker.postMessage(request, [
+        request.data.buffer,
+        request.ends.buffer,
+        request.keyIndex.buffer,
+        ...request.keys.map((k) => k.buffer),
+      ]);
     });
   }
 
@@ -100,7 +115,7 @@ export class DecryptThreads {
       if (!p) return;
       thread.pending.delete(reply.id);
       if ('error' in reply) p.reject(new Error(reply.error));
-      else p.resolve(texts(reply.data, reply.ends));
+      else p.resolve(reply);
     });
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`decrypt thread exited (code ${code})`)));
@@ -153,4 +168,36 @@ function texts(data: Uint8Array, ends: Uint32Array): string[] {
     start = ends[i]!;
   }
   return out;
+}
+
+/**
+ * Opens every item of `req` (what a decrypt thread does with a request; also used inline) and
+ * returns the plaintexts end to end in one buffer of their own. Throws if any does not
+ * authenticate.
+ */
+export function openPacked(req: OpenRequest): Opened {
+  const keys = req.keys.map((k) => Buffer.from(k.buffer, k.byteOffset, k.byteLength));
+  const data = Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength);
+  const count = req.keyIndex.length;
+  const parts: Buffer[] = new Array(count);
+  const ends = new Uint32Array(count);
+  let start = 0;
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const aadEnd = req.ends[2 * i]!;
+    const end = req.ends[2 * i + 1]!;
+    const plaintext = open(keys[req.keyIndex[i]!]!, data.subarray(aadEnd, end), data.subarray(start, aadEnd));
+    parts[i] = plaintext;
+    total += plaintext.length;
+    ends[i] = total;
+    start = end;
+  }
+  // Its own ArrayBuffer (never a slice of Node's shared pool), so it can be transferred.
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return { id: req.id, data: out, ends };
 }

@@ -6,6 +6,7 @@ import type { ExportFormatName } from './filters.js';
 
 /** How one export format frames its rows. */
 export interface ExportFormat {
+  name: ExportFormatName;
   extension: string;
   contentType: string;
   head: string;
@@ -20,6 +21,7 @@ export interface ExportFormat {
 export const EXPORT_FORMATS: Record<ExportFormatName, ExportFormat> = {
   // One JSON array; rows are separated by ",\n" so the output can be written row by row.
   json: {
+    name: 'json',
     extension: 'json',
     contentType: 'application/json; charset=utf-8',
     head: '[',
@@ -27,6 +29,7 @@ export const EXPORT_FORMATS: Record<ExportFormatName, ExportFormat> = {
     tail: '\n]\n',
   },
   ndjson: {
+    name: 'ndjson',
     extension: 'ndjson',
     contentType: 'application/x-ndjson; charset=utf-8',
     head: '',
@@ -34,6 +37,7 @@ export const EXPORT_FORMATS: Record<ExportFormatName, ExportFormat> = {
     tail: '',
   },
   csv: {
+    name: 'csv',
     extension: 'csv',
     contentType: 'text/csv; charset=utf-8',
     head: csvRow([...CSV_COLUMNS]),

@@ -131,6 +131,34 @@ describe('GET /logs/export formats', () => {
     expect(lines.map((l) => JSON.parse(l))).toEqual(expected);
   });
 
+  it('passes every filter value to the COPY as search passes it: lists, quotes, backslashes, braces', async () => {
+    // Filter values reach the binary COPY as transaction settings (COPY takes no parameters), a
+    // list as an array literal (see scoped.test.ts for quotes and braces inside one).
+    const cases: Record<string, string>[] = [
+      { action: 'CREATE,VIEW,DELETE' },
+      { user_id: 'a"b\\c{x},NULL' },
+      { user_id: '=cmd|/c calc' },
+      { user_id: 'u1', severity: 'INFO,WARNING', resource_type: 'order' },
+      { request_id: 'r1' },
+    ];
+    for (const filters of cases) {
+      const query = { ...WINDOW, ...filters, sort: 'asc' };
+      const res = await exportText({ ...query, format: 'ndjson' });
+      expect({ filters, status: res.status, body: res.status === 200 ? '' : res.text }).toEqual({
+        filters,
+        status: 200,
+        body: '',
+      });
+      const expected = await searchAll(query);
+      const lines = res.text.split('\n').slice(0, -1);
+      expect({ filters, events: lines.map((l) => JSON.parse(l)) }).toEqual({ filters, events: expected });
+    }
+    // They matched something.
+    expect(
+      (await searchAll({ ...WINDOW, action: 'CREATE,VIEW,DELETE', sort: 'asc' })).map((e) => e.id),
+    ).toEqual([ID[0], ID2, ID3]);
+  });
+
   it('csv: RFC 4180 with a header row, quoting, CRLF and formula neutralization', async () => {
     const res = await exportText({ ...WINDOW, sort: 'asc', format: 'csv' });
     expect(res.status).toBe(200);
@@ -271,124 +299,152 @@ describe('GET /logs/export at scale', () => {
   async function serverBlockedOrDone(): Promise<'blocked' | 'done'> {
     let idle = 0;
     for (;;) {
-      const { rows } = await svc.ctx.pool.query<{ state: string }>(
-        `SELECT state FROM pg_stat_activity
+      // The export's statement: a cursor's FETCH or its rows' read (between them the backend is
+      // idle in its transaction), or a COPY (blocked on the socket: waiting to write to the client).
+      const { rows } = await svc.ctx.pool.query<{ state: string; wait_event: string | null }>(
+        `SELECT state, wait_event FROM pg_stat_activity
           WHERE datname = current_database() AND xact_start IS NOT NULL AND pid <> pg_backend_pid()
-            AND (query LIKE 'FETCH % FROM scoped_%' OR query LIKE '%WITH ORDINALITY AS k(at, sq, ord)%')`,
+            AND (query LIKE 'FETCH % FROM scoped_%' OR query LIKE '%WITH ORDINALITY AS k(at, sq, ord)%'
+                 OR query LIKE 'COPY (SELECT %')`,
       );
       if (rows.length === 0) return 'done';
-      idle = rows[0]!.state === 'idle in transaction' ? idle + 1 : 0;
+      const { state, wait_event } = rows[0]!;
+      idle = state === 'idle in transaction' || wait_event === 'ClientWrite' ? idle + 1 : 0;
       if (idle >= 10) return 'blocked';
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 
-  it(`streams ${N.toLocaleString('en')} rows exactly, with memory that does not grow with the export`, async () => {
-    // ~1.1 KB per row, so the export (~23 MB) dwarfs what a flat stream may hold at once.
-    const filler = 'lorem ipsum dolor sit amet '.repeat(32);
-    const ids = Array.from({ length: N }, () => randomUUID());
-    // Built and sent inside a function, so the 20k event objects are garbage before the baseline.
-    await (async () => {
-      const events = ids.map((id, i) => ({
-        id,
-        occurred_at: new Date(B + i * 1000).toISOString(),
-        user_id: `u-${i % 50}`,
-        action: 'UPDATE',
-        resource_type: 'document',
-        resource_id: `doc-${i}`,
-        message: `${i} ${filler}`,
-        metadata: { n: i, plan: i % 2 ? 'gold' : 'free' },
-      }));
-      await ingest(svc, 'bulk', events);
+  /** The 20,000 events, ingested once for both tests: their ids in time order and stored sequences. */
+  let loaded: Promise<{ ids: string[]; seqOf: Map<string, string> }> | undefined;
+  const bulk = () => {
+    loaded ??= (async () => {
+      // ~1.1 KB per row, so the export (~23 MB) dwarfs what a flat stream may hold at once.
+      const filler = 'lorem ipsum dolor sit amet '.repeat(32);
+      const ids = Array.from({ length: N }, () => randomUUID());
+      // Built and sent inside a function, so the 20k event objects are garbage before the baseline.
+      await (async () => {
+        const events = ids.map((id, i) => ({
+          id,
+          occurred_at: new Date(B + i * 1000).toISOString(),
+          user_id: `u-${i % 50}`,
+          action: 'UPDATE',
+          resource_type: 'document',
+          resource_id: `doc-${i}`,
+          message: `${i} ${filler}`,
+          metadata: { n: i, plan: i % 2 ? 'gold' : 'free' },
+        }));
+        await ingest(svc, 'bulk', events);
+      })();
+      await waitStored(svc, 'bulk', N);
+      // Sequence numbers as stored, to check each exported row against (read before the baseline).
+      const seqOf = await (async () => {
+        const { rows } = await svc.ctx.pool.query<{ id: string; seq: string }>(
+          `SELECT id::text AS id, seq::text AS seq FROM events WHERE tenant_id = 'bulk'`,
+        );
+        return new Map(rows.map((r) => [r.id, r.seq]));
+      })();
+      expect(seqOf.size).toBe(N);
+      return { ids, seqOf };
     })();
-    await waitStored(svc, 'bulk', N);
-    // Sequence numbers as stored, to check each exported row against (read before the baseline).
-    const seqOf = await (async () => {
-      const { rows } = await svc.ctx.pool.query<{ id: string; seq: string }>(
-        `SELECT id::text AS id, seq::text AS seq FROM events WHERE tenant_id = 'bulk'`,
-      );
-      return new Map(rows.map((r) => [r.id, r.seq]));
-    })();
-    expect(seqOf.size).toBe(N);
+    return loaded;
+  };
 
-    v8.setFlagsFromString('--expose-gc');
-    const gc = vm.runInNewContext('gc') as () => void;
-    const used = () => {
-      gc();
-      // The JS heap: where rows, decoded events and formatted text would pile up if the export
-      // were materialized. (Output stuck in stream buffers is what the 'blocked' check catches.)
-      return process.memoryUsage().heapUsed;
-    };
-    const token = await svc.token('bulk', 'auditor', 'exporter');
-    const qs = new URLSearchParams({
-      from: new Date(B).toISOString(),
-      to: new Date(B + N * 1000).toISOString(),
-      sort: 'asc',
-      format: 'ndjson',
-    });
-    // Warm up (pool connection buffers, compiled code) with one full export, so the baseline
-    // below is the steady state.
-    const warmed = await (async () => {
-      const warm = await fetch(`${svc.url}/api/v1/logs/export?${qs}`, {
+  // Both read paths: binary COPY (time filters only) and the key cursor (a full-text filter that
+  // every row matches).
+  it.each([
+    ['binary COPY', {}],
+    ['key cursor', { q: 'lorem' }],
+  ])(
+    `streams ${N.toLocaleString('en')} rows exactly by %s, with memory that does not grow with the export`,
+    async (_, extra) => {
+      const { ids, seqOf } = await bulk();
+
+      v8.setFlagsFromString('--expose-gc');
+      const gc = vm.runInNewContext('gc') as () => void;
+      const used = () => {
+        gc();
+        // The JS heap: where rows, decoded events and formatted text would pile up if the export
+        // were materialized. (Output stuck in stream buffers is what the 'blocked' check catches.)
+        return process.memoryUsage().heapUsed;
+      };
+      const token = await svc.token('bulk', 'auditor', 'exporter');
+      const qs = new URLSearchParams({
+        from: new Date(B).toISOString(),
+        to: new Date(B + N * 1000).toISOString(),
+        sort: 'asc',
+        format: 'ndjson',
+        ...extra,
+      });
+      // Warm up (pool connection buffers, compiled code) with one full export, so the baseline
+      // below is the steady state.
+      const warmed = await (async () => {
+        const warm = await fetch(`${svc.url}/api/v1/logs/export?${qs}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        return (await warm.arrayBuffer()).byteLength;
+      })();
+      expect(warmed).toBeGreaterThan(20_000_000);
+      const baseline = used();
+      const res = await fetch(`${svc.url}/api/v1/logs/export?${qs}`, {
         headers: { authorization: `Bearer ${token}` },
       });
-      return (await warm.arrayBuffer()).byteLength;
-    })();
-    expect(warmed).toBeGreaterThan(20_000_000);
-    const baseline = used();
-    const res = await fetch(`${svc.url}/api/v1/logs/export?${qs}`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    expect(res.status).toBe(200);
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let pending = '';
-    let line = 0;
-    let bytes = 0;
-    let nextSample = 0;
-    let peak = 0;
-    let stalled: number | undefined;
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let pending = '';
+      let line = 0;
+      let bytes = 0;
+      let nextSample = 0;
+      let peak = 0;
+      let stalled: number | undefined;
 
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      bytes += value.byteLength;
-      pending += decoder.decode(value, { stream: true });
-      let nl = pending.indexOf('\n');
-      while (nl >= 0) {
-        const event = JSON.parse(pending.slice(0, nl));
-        // Exact content, row by row: order, id, stored sequence and the decrypted metadata.
-        if (event.id !== ids[line] || event.sequence !== seqOf.get(ids[line]!) || event.metadata.n !== line) {
-          expect({ line, id: event.id, sequence: event.sequence, n: event.metadata.n }).toEqual({
-            line,
-            id: ids[line],
-            sequence: seqOf.get(ids[line]!),
-            n: line,
-          });
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        bytes += value.byteLength;
+        pending += decoder.decode(value, { stream: true });
+        let nl = pending.indexOf('\n');
+        while (nl >= 0) {
+          const event = JSON.parse(pending.slice(0, nl));
+          // Exact content, row by row: order, id, stored sequence and the decrypted metadata.
+          if (
+            event.id !== ids[line] ||
+            event.sequence !== seqOf.get(ids[line]!) ||
+            event.metadata.n !== line
+          ) {
+            expect({ line, id: event.id, sequence: event.sequence, n: event.metadata.n }).toEqual({
+              line,
+              id: ids[line],
+              sequence: seqOf.get(ids[line]!),
+              n: line,
+            });
+          }
+          line++;
+          pending = pending.slice(nl + 1);
+          nl = pending.indexOf('\n');
         }
-        line++;
-        pending = pending.slice(nl + 1);
-        nl = pending.indexOf('\n');
+        if (stalled === undefined && bytes > 1_000_000) {
+          // A slow client: stop reading until the server is either blocked (backpressure) or done
+          // (no backpressure: the rest of the export would sit in memory). It must be blocked.
+          expect(await serverBlockedOrDone()).toBe('blocked');
+          stalled = used() - baseline;
+        }
+        if (bytes >= nextSample) {
+          peak = Math.max(peak, used() - baseline);
+          nextSample = bytes + 2_000_000;
+        }
       }
-      if (stalled === undefined && bytes > 1_000_000) {
-        // A slow client: stop reading until the server is either blocked (backpressure) or done
-        // (no backpressure: the rest of the export would sit in memory). It must be blocked.
-        expect(await serverBlockedOrDone()).toBe('blocked');
-        stalled = used() - baseline;
-      }
-      if (bytes >= nextSample) {
-        peak = Math.max(peak, used() - baseline);
-        nextSample = bytes + 2_000_000;
-      }
-    }
-    expect(pending).toBe('');
-    expect(line).toBe(N);
-    expect(bytes).toBeGreaterThan(20_000_000);
-    // Generous bounds, far below the export's size: memory is bounded by one chunk, not the result.
-    expect(stalled).toBeDefined();
-    expect(stalled).toBeLessThan(10_000_000);
-    expect(peak).toBeLessThan(10_000_000);
-  }, 300_000);
+      expect(pending).toBe('');
+      expect(line).toBe(N);
+      expect(bytes).toBeGreaterThan(20_000_000);
+      // Generous bounds, far below the export's size: memory is bounded by one chunk, not the result.
+      expect(stalled).toBeDefined();
+      expect(stalled).toBeLessThan(10_000_000);
+      expect(peak).toBeLessThan(10_000_000);
+    },
+    300_000,
+  );
 });
 
 describe('GET /logs/export and shutdown', () => {

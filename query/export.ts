@@ -4,12 +4,14 @@ import type { Context } from '../infra/context.js';
 import type { SortMode } from './cursor.js';
 import { type EventRow, sealedOpener } from './decode.js';
 import type { DecryptThreads } from './decrypt-threads.js';
+import { copyExport } from './export-copy.js';
 import type { ExportFormat } from './export-format.js';
 import { exportRows } from './export-rows.js';
 import { keyedFeed, threadedFeed } from './keyed-feed.js';
-import { withTenantScope } from './scoped.js';
+import { type TenantTx, withTenantScope } from './scoped.js';
+import { ByteChunks } from './tuple-format.js';
 import { utf8Chunks } from './utf8-chunks.js';
-import { buildWhere, type ResolvedFilters } from './where.js';
+import { buildWhere, type ResolvedFilters, type ScopedWhere } from './where.js';
 
 /**
  * Rows per FETCH. Memory is bounded by the formatted text of two chunks (the one being written and
@@ -46,13 +48,13 @@ function write(stream: PassThrough, chunk: string | Buffer): Promise<void> {
 }
 
 /**
- * Streams every event matching `filters` in `scope`, formatted, from a server-side cursor inside
- * one scoped read-only transaction (see `withTenantScope`): rows are FETCHed in chunks under
- * row-level security (see `exportRows`), decrypted (on `threads` when given, see `threadedFeed`)
- * and formatted into output buffers as they arrive, and written with backpressure, so the database
- * is read only as fast as the client downloads (at most one chunk ahead: the next chunk is read
- * and formatted while the current one is written, and the database sends a chunk while this
- * process formats it).
+ * Streams every event matching `filters` in `scope`, formatted, inside one scoped read-only
+ * transaction (see `withTenantScope`), read under row-level security and written with
+ * backpressure, so the database is read only as fast as the client downloads:
+ * - a clause whose conditions all keep their indexes under RLS (`where.leakproof`) is read by
+ *   binary COPY and decoded, decrypted and formatted on `threads` (see `copyExport`);
+ * - any other (full-text, metadata, ip) by a cursor over keys and a read of their rows per chunk
+ *   (see `cursorExport`).
  *
  * Resolves with the body once the first chunk is in hand: a failure before that rejects (and
  * becomes a normal JSON error response); a failure after it destroys the body, so the client sees
@@ -76,37 +78,28 @@ export async function exportEvents(
     failed = reject;
   });
   withTenantScope(ctx, scope, async (tx) => {
-    const next = await exportRows(tx, buildWhere(scope, filters), mode);
-    const out = utf8Chunks(OUTPUT_BUFFER_BYTES);
-    let index = 0;
-    const emit = (row: EventRow, sealed: string | undefined) => out.add(format.row(row, sealed, index++));
-    const opener = sealedOpener(ctx.keyring);
-    const feed = threads ? threadedFeed(threads, opener, emit) : keyedFeed(opener, emit);
-    /**
-     * Fetches the next chunk and formats it into `out`, row by row as the rows arrive; resolves
-     * with whether it was the last one (fewer rows than asked for: no FETCH after it).
-     */
-    const read = async (): Promise<boolean> => {
-      const count = await next(EXPORT_CHUNK_ROWS, feed.push);
-      await feed.flush();
-      return count < EXPORT_CHUNK_ROWS;
+    const where = buildWhere(scope, filters);
+    const start = async () => {
+      streaming = true;
+      ready();
+      await write(body, format.head);
     };
-    let last = await read();
-    streaming = true;
-    ready();
-    await write(body, format.head);
-    for (;;) {
-      const formatted = out.take();
-      // The database sends the next chunk, and it is formatted, while this one is written.
-      const ahead = last ? undefined : read();
-      // Observed at once: if a write below fails, the transaction ends with the write's error.
-      ahead?.catch(() => {});
-      for (const buffer of formatted) await write(body, buffer);
-      if (!ahead) break;
-      last = await ahead;
+    let rows: number;
+    if (where.leakproof) {
+      const out = new ByteChunks(OUTPUT_BUFFER_BYTES);
+      // Nothing is sent (and the response not started) before the first formatted row.
+      const written = async () => {
+        const buffers = out.take();
+        if (buffers.length > 0 && !streaming) await start();
+        for (const buffer of buffers) await write(body, buffer);
+      };
+      rows = await copyExport(ctx, tx, where, mode, format.name, threads, out, written);
+      if (!streaming) await start();
+    } else {
+      rows = await cursorExport(ctx, tx, where, mode, format, threads, body, start);
     }
     await write(body, format.tail);
-    return index;
+    return rows;
   }).then(
     (rows) => {
       ctx.log.debug({ rows }, 'export finished');
@@ -121,4 +114,49 @@ export async function exportEvents(
   );
   await started;
   return body;
+}
+
+/**
+ * The two-phase export (see `exportRows`): rows FETCHed in chunks and parsed by pg on this event
+ * loop, decrypted (on `threads` when given, see `threadedFeed`) and formatted into output buffers
+ * as they arrive. The next chunk is read and formatted while the current one is written.
+ */
+async function cursorExport(
+  ctx: Context,
+  tx: TenantTx,
+  where: ScopedWhere,
+  mode: SortMode,
+  format: ExportFormat,
+  threads: DecryptThreads | undefined,
+  body: PassThrough,
+  start: () => Promise<void>,
+): Promise<number> {
+  const next = await exportRows(tx, where, mode);
+  const out = utf8Chunks(OUTPUT_BUFFER_BYTES);
+  let index = 0;
+  const emit = (row: EventRow, sealed: string | undefined) => out.add(format.row(row, sealed, index++));
+  const opener = sealedOpener(ctx.keyring);
+  const feed = threads ? threadedFeed(threads, opener, emit) : keyedFeed(opener, emit);
+  /**
+   * Fetches the next chunk and formats it into `out`, row by row as the rows arrive; resolves
+   * with whether it was the last one (fewer rows than asked for: no FETCH after it).
+   */
+  const read = async (): Promise<boolean> => {
+    const count = await next(EXPORT_CHUNK_ROWS, feed.push);
+    await feed.flush();
+    return count < EXPORT_CHUNK_ROWS;
+  };
+  let last = await read();
+  await start();
+  for (;;) {
+    const formatted = out.take();
+    // The database sends the next chunk, and it is formatted, while this one is written.
+    const ahead = last ? undefined : read();
+    // Observed at once: if a write below fails, the transaction ends with the write's error.
+    ahead?.catch(() => {});
+    for (const buffer of formatted) await write(body, buffer);
+    if (!ahead) break;
+    last = await ahead;
+  }
+  return index;
 }

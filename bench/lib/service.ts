@@ -7,7 +7,7 @@ import { benchPostgres } from './postgres.js';
 import { tempDir } from './temp.js';
 
 /** Transport and AWS settings passed through from our environment to the daemons. */
-const PASSED = /^(TRANSPORT|SQS_.*|AWS_.*|QUEUE_.*|STAGE_.*|PG_POOL_MAX|OPENSEARCH_URL)$/;
+const PASSED = /^(TRANSPORT|SQS_.*|AWS_.*|QUEUE_.*|STAGE_.*|EXPORT_.*|PG_POOL_MAX|OPENSEARCH_URL)$/;
 
 /** The database, DATA_DIR and environment a set of daemons shares. */
 export interface BenchEnv {
