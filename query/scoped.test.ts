@@ -183,7 +183,15 @@ describe('withTenantScope (row-level security)', () => {
       }),
     ).rejects.toThrow('client went away');
     // A new connection, which works; the old session has ended.
-    expect(await pid()).not.toBe(before);
+    const after = await pid();
+    expect(after).not.toBe(before);
+    // Returning early without an error discards it too (a COMMIT would wait behind the COPY).
+    const early = await withTenantScope({ pool }, { tenantId: 'acme' }, async (tx) => {
+      (await tx.copyRows(buildWhere(tx.scope, {}), 'seq-asc', 'resource_id')).destroy();
+      return 'early';
+    });
+    expect(early).toBe('early');
+    expect(await pid()).not.toBe(after);
     const { rows } = await svc.ctx.pool.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1',
       [before],

@@ -45,14 +45,15 @@ export interface TenantTx {
    */
   keyCursor(where: ScopedWhere, mode: SortMode): Promise<(n: number) => Promise<RowKey[]>>;
   /**
-   * Every row matching `where`, in `mode` order, as `auditlog_reader`, as PostgreSQL's binary COPY
-   * output of `columns` (see `tupleSplitter`): no per-field parsing on this event loop. One
-   * phase instead of two, planned in the reader role, so row-level security applies to every row:
-   * meant for a clause whose conditions all keep their indexes under RLS (`where.leakproof`). The
-   * clause must come from `buildWhere` for this very scope, or this throws. The stream applies backpressure to the database: while it is not
-   * read, the server waits. Until it has ended, the transaction can do nothing else; if the read
-   * ends early (the stream destroyed, or an error thrown from the scope's function), the
-   * connection is discarded rather than rolled back.
+   * Every row matching `where`, in `mode` order, as `auditlog_reader`, as PostgreSQL's binary
+   * COPY output of `columns` (see `tupleSplitter`): no per-field parsing on this event loop. One
+   * phase instead of two, planned in the reader role, so row-level security applies to every
+   * row: meant for a clause whose conditions all keep their indexes under RLS
+   * (`where.leakproof`). The clause must come from `buildWhere` for this very scope, or this
+   * throws. The stream applies backpressure to the database: while it is not read, the server
+   * waits. Until it has ended the transaction can do nothing else, and if the scope's function
+   * ends first (by throwing or returning), the connection is discarded instead of committed or
+   * rolled back.
    */
   copyRows(where: ScopedWhere, mode: SortMode, columns: string): Promise<Readable>;
 }
@@ -113,6 +114,12 @@ export async function withTenantScope<T>(
     });
     client.release(broken);
     throw err;
+  }
+  if (state.copying) {
+    // The function returned before reading a COPY to its end: a COMMIT would wait behind it
+    // forever. Nothing was written, so ending the session loses nothing.
+    client.release(new Error('COPY not read to its end'));
+    return result;
   }
   client.query('COMMIT').then(
     () => client.release(),
