@@ -151,11 +151,11 @@ export async function copyExport(
     const plain = opened && Buffer.from(opened.data.buffer, opened.data.byteOffset, opened.data.byteLength);
     for (let r = 0; r < group.fields.rows; r++) {
       const i = group.item[r]!;
-      const sealed =
-        i < 0 || !opened
-          ? undefined
-          : { bytes: plain!, start: i === 0 ? 0 : opened.ends[i - 1]!, end: opened.ends[i]! };
-      formatTuple(format, out, group.data, group.fields, r, sealed, index++);
+      if (i < 0 || !opened) formatTuple(format, out, group.data, group.fields, r, undefined, 0, 0, index++);
+      else {
+        const start = i === 0 ? 0 : opened.ends[i - 1]!;
+        formatTuple(format, out, group.data, group.fields, r, plain, start, opened.ends[i]!, index++);
+      }
     }
   };
 

@@ -108,12 +108,17 @@ const KEY_BYTES = KEYS.map((k) => Buffer.from(k, 'latin1'));
  * `m` (before, after, metadata) spans `[ranges[2m], ranges[2m + 1])`, start -1 when absent. The
  * same structural scan as `scan` (every character it looks for is ASCII, and no byte of a
  * multi-byte UTF-8 character is ASCII), so the ranges hold exactly the texts `sealedMembers`
- * returns; undefined where `scan` would fall back to parsing.
+ * returns; undefined where `scan` would fall back to parsing. `ranges` may be an array to reuse.
  */
-export function sealedMemberRanges(data: Uint8Array, s: number, e: number): Int32Array | undefined {
+export function sealedMemberRanges(
+  data: Uint8Array,
+  s: number,
+  e: number,
+  ranges = new Int32Array(6),
+): Int32Array | undefined {
   const end = e - 1;
   if (end - s < 1 || data[s] !== OPEN_BRACE || data[end] !== CLOSE_BRACE) return undefined;
-  const ranges = new Int32Array(6).fill(-1);
+  ranges.fill(-1);
   let at = s + 1;
   if (at === end) return ranges;
   let nextKey = 0;

@@ -192,7 +192,9 @@ function formatAll(format: ExportFormatName, bufferSize: number): string[] {
         group.data,
         fields,
         r,
-        t === undefined ? undefined : { bytes: plain, start: at, end: at + size },
+        t === undefined ? undefined : plain,
+        at,
+        at + size,
         index++,
       );
       at += size;

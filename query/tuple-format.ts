@@ -8,8 +8,8 @@ import { sealedMemberRanges, sealedMembers } from './sealed-members.js';
  * Export rows formatted straight from the bytes of binary COPY tuples of `COPY_EXPORT_COLUMNS`
  * into output buffers, with no string per field: in the export's profile, making a string of
  * every field, the row's text from them and encoding it again was most of the event loop's work
- * and garbage. The output is byte for byte `EXPORT_FORMATS[format].row` of the decoded row
- * (`decodeTuples`), which `tuple-format.test.ts` checks on adversarial values:
+ * and garbage. The output is byte for byte `EXPORT_FORMATS[format].row` of the row
+ * decoded into strings, which `tuple-format.test.ts` checks on adversarial values:
  * - a JSON string is escaped exactly as `JSON.stringify` escapes it: `"`, `\` and the C0 controls
  *   (`\b \t \n \f \r`, else `\u00xx`); every other UTF-8 byte is copied (PostgreSQL text is
  *   valid UTF-8 without NUL, so there are no lone surrogates to escape);
@@ -18,7 +18,9 @@ import { sealedMemberRanges, sealedMembers } from './sealed-members.js';
  *   `"`, `,`, CR and LF, all ASCII;
  * - a timestamp is `utcTimestamp`'s, by a byte copy for the usual `YYYY-MM-DD HH:MM:SS[.f]` and
  *   by `utcTimestamp` itself for anything else;
- * - the sealed plaintext is a string (one per row), taken apart by `sealedMembers` as before.
+ * - the sealed plaintext's before/after/metadata are found on its bytes (`sealedMemberRanges`)
+ *   and copied; a plaintext of another shape, and in CSV a member that is a JSON string, go
+ *   through `sealedMembers` and `jsonCell` as strings.
  */
 
 /** Field indexes in a tuple of `COPY_EXPORT_COLUMNS`. */
@@ -285,16 +287,12 @@ const CSV_FIELDS = [
   F.requestId,
 ];
 
-/** A row's opened sealed plaintext: the UTF-8 bytes `bytes[start, end)`. */
-export interface Plaintext {
-  bytes: Buffer;
-  start: number;
-  end: number;
-}
+/** `sealedMemberRanges`' answer for the row being formatted (rows are formatted one at a time). */
+const RANGES = new Int32Array(6);
 
 /**
  * Appends row `r` of `fields` (tuples in `data`) to `out` as `format` prints the export's row
- * number `index`; `sealed` is the row's opened sealed plaintext, if it has one.
+ * number `index`. The row's opened sealed plaintext, if it has one, is `plain[ps, pe)`.
  */
 export function formatTuple(
   format: ExportFormatName,
@@ -302,18 +300,18 @@ export function formatTuple(
   data: Buffer,
   fields: TupleFields,
   r: number,
-  sealed: Plaintext | undefined,
+  plain: Buffer | undefined,
+  ps: number,
+  pe: number,
   index: number,
 ): void {
   const { starts: st, ends: en } = fields;
   const base = r * TUPLE_FIELDS;
-  const ranges = sealed && sealedMemberRanges(sealed.bytes, sealed.start, sealed.end);
+  const ranges = plain && sealedMemberRanges(plain, ps, pe, RANGES);
   /** Where `sealedMemberRanges` does not apply: the members as `sealedMembers` gives them. */
-  const members =
-    sealed && !ranges ? sealedMembers(sealed.bytes.toString('utf8', sealed.start, sealed.end)) : undefined;
+  const members = plain && !ranges ? sealedMembers(plain.toString('utf8', ps, pe)) : undefined;
   // Worst case: every byte escaped as \u00xx (CSV: doubled), plus keys and punctuation.
-  const plain = sealed ? sealed.end - sealed.start : 0;
-  out.room(6 * (fields.bounds[r + 1]! - fields.bounds[r]!) + 2 * plain + 512);
+  out.room(6 * (fields.bounds[r + 1]! - fields.bounds[r]!) + 2 * (plain ? pe - ps : 0) + 512);
   const b = out.buf;
   let pos = out.pos;
   if (format === 'csv') {
@@ -323,11 +321,10 @@ export function formatTuple(
       if (i === 3 || i === 4) pos = timestamp(b, pos, data, st[f]!, en[f]!);
       else pos = csvBytes(b, pos, data, st[f]!, en[f]!);
     }
-    if (!sealed || (ranges && !stringMember(sealed.bytes, ranges))) {
+    if (!plain || (ranges && !stringMember(plain, ranges))) {
       for (let m = 0; m < 3; m++) {
         b[pos++] = COMMA;
-        if (ranges && ranges[2 * m]! >= 0)
-          pos = csvBytes(b, pos, sealed!.bytes, ranges[2 * m]!, ranges[2 * m + 1]!);
+        if (ranges && ranges[2 * m]! >= 0) pos = csvBytes(b, pos, plain!, ranges[2 * m]!, ranges[2 * m + 1]!);
       }
       b[pos++] = CR;
       b[pos++] = LF;
@@ -337,7 +334,7 @@ export function formatTuple(
     // A member that is a JSON string is exported as the string itself (see `jsonCell`), and a
     // plaintext of another shape is taken apart by `sealedMembers`: both rare, so by strings.
     out.pos = pos;
-    const texts = members ?? memberTexts(sealed.bytes, ranges!);
+    const texts = members ?? memberTexts(plain, ranges!);
     out.text(`,${jsonCell(texts[0])},${jsonCell(texts[1])},${jsonCell(texts[2])}\r\n`);
     return;
   }
@@ -371,7 +368,7 @@ export function formatTuple(
     if (ranges) {
       if (ranges[2 * m]! < 0) continue;
       pos = ascii(b, pos, MEMBER_KEYS[m]!);
-      pos = copy(b, pos, sealed!.bytes, ranges[2 * m]!, ranges[2 * m + 1]!);
+      pos = copy(b, pos, plain!, ranges[2 * m]!, ranges[2 * m + 1]!);
     } else if (members?.[m] !== undefined) {
       out.pos = pos;
       out.text(`${MEMBER_TEXT[m]}${members[m]}`);
