@@ -1,7 +1,7 @@
 /**
  * Splits PostgreSQL's binary COPY output (`COPY … TO STDOUT (FORMAT binary)`) into groups of whole
- * tuples, without decoding any field: a group can then be decoded elsewhere (a worker thread, see
- * `formatTuples`) while the next one arrives.
+ * tuples, without decoding any field. A group is a copy, so it can wait (for its sealed values to
+ * be opened, see `copyExport`) while later chunks arrive, and then be formatted (`formatTuple`).
  *
  * The format (PostgreSQL docs, "COPY", Binary Format): an 11-byte signature, a 32-bit flags word
  * and a 32-bit header-extension length followed by that many bytes; then each tuple as a 16-bit
@@ -27,8 +27,9 @@ export interface TupleSplitter {
 }
 
 /**
- * A splitter for tuples of exactly `fields` fields, grouped `groupRows` at a time. Throws on anything else (a different signature, field count or a
- * truncated stream): those would mean the statement is not the one this process sent.
+ * A splitter for tuples of exactly `fields` fields, grouped `groupRows` at a time. Throws on
+ * anything else (a different signature, field count or a truncated stream): those would mean the
+ * statement is not the one this process sent.
  */
 export function tupleSplitter(fields: number, groupRows: number): TupleSplitter {
   /** The bytes received and not yet handed out are `pending[0, length)`; reused across chunks. */

@@ -3,13 +3,13 @@ import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { seal, sealAad } from '../infra/crypto/aead.js';
 import type { TenantKeyring } from '../infra/crypto/tenant-keys.js';
+import { ByteChunks } from './byte-chunks.js';
 import { binaryCopy, type CopyField } from './copy-test-support.js';
 import { type EventRow, utcTimestamp } from './decode.js';
 import { DecryptThreads } from './decrypt-threads.js';
 import { COPY_GROUP_ROWS, copyExport } from './export-copy.js';
 import { EXPORT_FORMATS } from './export-format.js';
 import type { TenantTx } from './scoped.js';
-import { ByteChunks } from './tuple-format.js';
 import { buildWhere } from './where.js';
 
 /**

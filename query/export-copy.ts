@@ -1,18 +1,11 @@
 import type { Context } from '../infra/context.js';
+import type { ByteChunks } from './byte-chunks.js';
 import { tupleSplitter } from './copy-tuples.js';
 import type { SortMode } from './cursor.js';
 import { type DecryptThreads, type Opened, type OpenRequest, openPacked } from './decrypt-threads.js';
 import type { ExportFormatName } from './filters.js';
 import type { TenantTx } from './scoped.js';
-import {
-  type ByteChunks,
-  copy,
-  F,
-  formatTuple,
-  TUPLE_FIELDS,
-  type TupleFields,
-  tupleFields,
-} from './tuple-format.js';
+import { copy, F, formatTuple, TUPLE_FIELDS, type TupleFields, tupleFields } from './tuple-format.js';
 import type { ScopedWhere } from './where.js';
 
 /**

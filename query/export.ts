@@ -1,6 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { ReadScope } from '../infra/auth/access.js';
 import type { Context } from '../infra/context.js';
+import { ByteChunks } from './byte-chunks.js';
 import type { SortMode } from './cursor.js';
 import { type EventRow, sealedOpener } from './decode.js';
 import type { DecryptThreads } from './decrypt-threads.js';
@@ -9,8 +10,6 @@ import type { ExportFormat } from './export-format.js';
 import { exportRows } from './export-rows.js';
 import { keyedFeed, threadedFeed } from './keyed-feed.js';
 import { type TenantTx, withTenantScope } from './scoped.js';
-import { ByteChunks } from './tuple-format.js';
-import { utf8Chunks } from './utf8-chunks.js';
 import { buildWhere, type ResolvedFilters, type ScopedWhere } from './where.js';
 
 /**
@@ -21,7 +20,7 @@ import { buildWhere, type ResolvedFilters, type ScopedWhere } from './where.js';
  */
 export const EXPORT_CHUNK_ROWS = 1000;
 
-/** Size of the buffers the formatted rows are encoded into (see `utf8Chunks`). */
+/** Size of the buffers the formatted rows are written into (see `ByteChunks`). */
 const OUTPUT_BUFFER_BYTES = 64 * 1024;
 
 /** The client went away; the export stops and its transaction ends. */
@@ -132,9 +131,9 @@ async function cursorExport(
   start: () => Promise<void>,
 ): Promise<number> {
   const next = await exportRows(tx, where, mode);
-  const out = utf8Chunks(OUTPUT_BUFFER_BYTES);
+  const out = new ByteChunks(OUTPUT_BUFFER_BYTES);
   let index = 0;
-  const emit = (row: EventRow, sealed: string | undefined) => out.add(format.row(row, sealed, index++));
+  const emit = (row: EventRow, sealed: string | undefined) => out.text(format.row(row, sealed, index++));
   const opener = sealedOpener(ctx.keyring);
   const feed = threads ? threadedFeed(threads, opener, emit) : keyedFeed(opener, emit);
   /**

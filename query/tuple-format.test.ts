@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../infra/schema/event.js';
+import { ByteChunks } from './byte-chunks.js';
 import { binaryCopy, type CopyField } from './copy-test-support.js';
 import { tupleSplitter } from './copy-tuples.js';
 import { type EventRow, utcTimestamp } from './decode.js';
 import { EXPORT_FORMATS } from './export-format.js';
 import type { ExportFormatName } from './filters.js';
 import { sealedMemberRanges, sealedMembers } from './sealed-members.js';
-import { ByteChunks, formatTuple, TUPLE_FIELDS, tupleFields } from './tuple-format.js';
+import { formatTuple, TUPLE_FIELDS, tupleFields } from './tuple-format.js';
 
 /**
  * `formatTuple` must print, byte for byte, what `EXPORT_FORMATS[format].row` prints for the same

@@ -1,3 +1,4 @@
+import type { ByteChunks } from './byte-chunks.js';
 import { formulaStart } from './csv.js';
 import { utcTimestamp } from './decode.js';
 import { jsonCell } from './event-csv.js';
@@ -81,44 +82,6 @@ export function tupleFields(data: Buffer, rows: number, fields = TUPLE_FIELDS): 
   }
   bounds[rows] = at;
   return { rows, starts, ends, bounds };
-}
-
-/** Output buffers of about `size` bytes, written to directly. */
-export class ByteChunks {
-  buf: Buffer;
-  pos = 0;
-  #start = 0;
-  #full: Buffer[] = [];
-  readonly #size: number;
-
-  constructor(size: number) {
-    this.#size = size;
-    this.buf = Buffer.allocUnsafe(size);
-  }
-
-  /** Makes room for `n` more bytes at `pos`. */
-  room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    if (this.pos > this.#start) this.#full.push(this.buf.subarray(this.#start, this.pos));
-    this.buf = Buffer.allocUnsafe(Math.max(this.#size, n));
-    this.#start = 0;
-    this.pos = 0;
-  }
-
-  /** Appends `text` as UTF-8. */
-  text(text: string): void {
-    this.room(text.length * 3);
-    this.pos += this.buf.write(text, this.pos);
-  }
-
-  /** The bytes written since the last call, and forgets them (they are never written again). */
-  take(): Buffer[] {
-    const out = this.#full;
-    this.#full = [];
-    if (this.pos > this.#start) out.push(this.buf.subarray(this.#start, this.pos));
-    this.#start = this.pos;
-    return out;
-  }
 }
 
 const QUOTE = 0x22;
