@@ -259,6 +259,11 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope, state: TxState): Tena
         state.copying = false;
       };
       stream.once('end', done);
+      // When a COPY is cut short, its connection is ended (see `withTenantScope`) and pg then
+      // emits "Connection terminated" on the stream, which its reader has usually stopped
+      // listening to: unheard, that error would be an uncaught exception that ends the process.
+      // The reader still sees every error while it reads (an async iterator listens itself).
+      stream.on('error', () => {});
       return stream;
     },
   };
