@@ -445,6 +445,36 @@ describe('GET /logs/export at scale', () => {
     },
     300_000,
   );
+
+  it('ends the read when the client goes away mid-export, and keeps serving', async () => {
+    await bulk();
+    const token = await svc.token('bulk', 'auditor', 'exporter');
+    const qs = new URLSearchParams({
+      from: new Date(B).toISOString(),
+      to: new Date(B + N * 1000).toISOString(),
+    });
+    const abort = new AbortController();
+    const res = await fetch(`${svc.url}/api/v1/logs/export?${qs}&format=csv`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: abort.signal,
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    // The server is mid-COPY (the rest is ~20 MB) when the client disappears.
+    expect(await serverBlockedOrDone()).toBe('blocked');
+    abort.abort();
+    await reader.read().catch(() => {});
+    // The export's session ends (its connection is discarded, the COPY cannot be rolled back).
+    for (let i = 0; (await serverBlockedOrDone()) !== 'done'; i++) {
+      expect(i).toBeLessThan(50);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const after = await fetch(`${svc.url}/api/v1/logs/export?${qs}&format=ndjson`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(after.status).toBe(200);
+    expect((await after.text()).split('\n')).toHaveLength(N + 1);
+  }, 120_000);
 });
 
 describe('GET /logs/export and shutdown', () => {
