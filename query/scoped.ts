@@ -246,9 +246,12 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope, state: TxState): Tena
       const { sql, set } = settingsWhere(where);
       // A COPY is planned for its total cost, not for its first rows as a cursor is: for a large
       // tenant that was a scan of every partition and a sort of the whole export (spilling to
-      // disk) before the first byte. Without sorts the plan reads the time indexes in order, as
-      // the cursor does; a clause no index orders still sorts.
-      await client.query({ ...set, text: `${set.text}, set_config('enable_sort', 'off', true)` });
+      // disk) before the first byte. A plan-stable clause (see `ScopedWhere.planStable`) has an
+      // index that yields its rows in order, so sorts are turned off for it and that index is
+      // read, as the cursor read it. Any other clause keeps the planner's choice: for a list of
+      // rare values, reading the matches and sorting them beats walking the whole tenant in order.
+      const noSort = where.planStable ? ", set_config('enable_sort', 'off', true)" : '';
+      await client.query({ ...set, text: `${set.text}${noSort}` });
       const stream = client.query(
         copyTo(
           `COPY (SELECT ${columns} FROM events WHERE ${sql} ORDER BY ${ORDER_BY[mode]}) TO STDOUT (FORMAT binary)`,
