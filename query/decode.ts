@@ -2,18 +2,15 @@ import { openText, sealAad } from '../infra/crypto/aead.js';
 import type { TenantKeyring } from '../infra/crypto/tenant-keys.js';
 import type { StoredEvent } from '../infra/schema/event.js';
 
-/** The event columns, with `timestamp` giving the SQL for a timestamp column. */
-const eventColumns = (
-  timestamp: (column: string) => string,
-) => `tenant_id, id::text AS id, seq::text AS sequence,
-  ${timestamp('occurred_at')} AS occurred_at, ${timestamp('received_at')} AS received_at,
+/**
+ * Columns every read path selects (but an export's COPY, see `COPY_EXPORT_COLUMNS`), with
+ * timestamps in one fixed UTC format (microseconds).
+ */
+export const EVENT_COLUMNS = `tenant_id, id::text AS id, seq::text AS sequence,
+  to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
+  to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS received_at,
   user_id, session_id, action, resource_type, resource_id, severity, host(ip_address) AS ip_address,
   user_agent, message, request_id, key_id, sealed`;
-
-/** Columns every read path selects, with timestamps in one fixed UTC format (microseconds). */
-export const EVENT_COLUMNS = eventColumns(
-  (c) => `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
-);
 
 /** A `timestamp` as PostgreSQL prints it with `DateStyle` ISO: `2026-05-01 10:00:00.5`, `0044-03-15 00:00:00 BC`. */
 const ISO_TIMESTAMP = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(?: BC)?$/;

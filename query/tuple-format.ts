@@ -198,19 +198,19 @@ function csvBytes(out: Buffer, pos: number, data: Buffer, s: number, e: number):
 }
 
 const key = (text: string) => Buffer.from(text, 'latin1');
-/** eventJson's keys, each with what comes before it. */
-const K = {
-  tenantId: key('{"tenant_id":'),
-  id: key(',"id":'),
-  sequence: key(',"sequence":'),
-  occurredAt: key(',"occurred_at":"'),
-  receivedAt: key('","received_at":"'),
-  action: key('","action":'),
-  resourceType: key(',"resource_type":'),
-  severity: key(',"severity":'),
-};
-/** The optional columns in eventJson's order, and their keys. */
-const OPTIONAL_FIELDS = [
+/**
+ * eventJson's columns in its order, each with its key and what comes before it: the required
+ * ones (NOT NULL in `events`), then the optional ones, written only when not NULL.
+ */
+const JSON_FIELDS = [
+  F.tenantId,
+  F.id,
+  F.sequence,
+  F.occurredAt,
+  F.receivedAt,
+  F.action,
+  F.resourceType,
+  F.severity,
   F.userId,
   F.sessionId,
   F.resourceId,
@@ -219,7 +219,15 @@ const OPTIONAL_FIELDS = [
   F.message,
   F.requestId,
 ];
-const OPTIONAL_KEYS = [
+const JSON_KEYS = [
+  '{"tenant_id":',
+  ',"id":',
+  ',"sequence":',
+  ',"occurred_at":',
+  ',"received_at":',
+  ',"action":',
+  ',"resource_type":',
+  ',"severity":',
   ',"user_id":',
   ',"session_id":',
   ',"resource_id":',
@@ -281,8 +289,11 @@ export function formatTuple(
     for (let i = 0; i < CSV_FIELDS.length; i++) {
       const f = base + CSV_FIELDS[i]!;
       if (i > 0) b[pos++] = COMMA;
-      if (i === 3 || i === 4) pos = timestamp(b, pos, data, st[f]!, en[f]!);
-      else pos = csvBytes(b, pos, data, st[f]!, en[f]!);
+      if (CSV_FIELDS[i] === F.occurredAt || CSV_FIELDS[i] === F.receivedAt) {
+        pos = timestamp(b, pos, data, st[f]!, en[f]!);
+      } else {
+        pos = csvBytes(b, pos, data, st[f]!, en[f]!);
+      }
     }
     if (!plain || (ranges && !stringMember(plain, ranges))) {
       for (let m = 0; m < 3; m++) {
@@ -305,27 +316,17 @@ export function formatTuple(
     if (index > 0) b[pos++] = COMMA;
     b[pos++] = LF;
   }
-  pos = ascii(b, pos, K.tenantId);
-  pos = jsonString(b, pos, data, st[base + F.tenantId]!, en[base + F.tenantId]!);
-  pos = ascii(b, pos, K.id);
-  pos = jsonString(b, pos, data, st[base + F.id]!, en[base + F.id]!);
-  pos = ascii(b, pos, K.sequence);
-  pos = jsonString(b, pos, data, st[base + F.sequence]!, en[base + F.sequence]!);
-  pos = ascii(b, pos, K.occurredAt);
-  pos = timestamp(b, pos, data, st[base + F.occurredAt]!, en[base + F.occurredAt]!);
-  pos = ascii(b, pos, K.receivedAt);
-  pos = timestamp(b, pos, data, st[base + F.receivedAt]!, en[base + F.receivedAt]!);
-  pos = ascii(b, pos, K.action);
-  pos = jsonString(b, pos, data, st[base + F.action]!, en[base + F.action]!);
-  pos = ascii(b, pos, K.resourceType);
-  pos = jsonString(b, pos, data, st[base + F.resourceType]!, en[base + F.resourceType]!);
-  pos = ascii(b, pos, K.severity);
-  pos = jsonString(b, pos, data, st[base + F.severity]!, en[base + F.severity]!);
-  for (let o = 0; o < OPTIONAL_FIELDS.length; o++) {
-    const f = base + OPTIONAL_FIELDS[o]!;
-    if (st[f]! < 0) continue;
-    pos = ascii(b, pos, OPTIONAL_KEYS[o]!);
-    pos = jsonString(b, pos, data, st[f]!, en[f]!);
+  for (let j = 0; j < JSON_FIELDS.length; j++) {
+    const f = base + JSON_FIELDS[j]!;
+    if (st[f]! < 0) continue; // NULL: only the optional columns can be
+    pos = ascii(b, pos, JSON_KEYS[j]!);
+    if (JSON_FIELDS[j] === F.occurredAt || JSON_FIELDS[j] === F.receivedAt) {
+      b[pos++] = QUOTE;
+      pos = timestamp(b, pos, data, st[f]!, en[f]!);
+      b[pos++] = QUOTE;
+    } else {
+      pos = jsonString(b, pos, data, st[f]!, en[f]!);
+    }
   }
   for (let m = 0; m < 3; m++) {
     if (ranges) {
