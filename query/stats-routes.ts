@@ -4,7 +4,8 @@ import type { Context } from '../infra/context.js';
 import { ErrorBody } from '../infra/http/errors.js';
 import type { App } from '../infra/http/server.js';
 import { audited } from './read.js';
-import { computeStats, resolveRange, StatsQuery, StatsResponse } from './stats.js';
+import { computeStats, resolveRange, type StatsCacheUse, StatsQuery, StatsResponse } from './stats.js';
+import { StatsCache } from './stats-cache.js';
 
 const errors = {
   400: ErrorBody,
@@ -18,6 +19,11 @@ const errors = {
 
 /** `GET /logs/stats`: counts from the persist-maintained rollups, scoped by `readScope`. */
 export function statsRoutes(ctx: Context) {
+  const max = ctx.config.STATS_CACHE_MAX_COUNTS;
+  const cache: StatsCacheUse | undefined =
+    max > 0
+      ? { cache: new StatsCache(max), count: (result) => ctx.metrics.statsCache.inc({ result }) }
+      : undefined;
   return async (app: App) => {
     app.get(
       '/logs/stats',
@@ -56,7 +62,7 @@ export function statsRoutes(ctx: Context) {
           request,
           reply,
           { tenantId: scope.tenantId, action: 'VIEW', operation: 'stats' },
-          () => computeStats(ctx, scope, request.query),
+          () => computeStats(ctx, scope, request.query, { cache }),
         );
       },
     );

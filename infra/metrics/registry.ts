@@ -75,6 +75,12 @@ export function createMetrics(daemon: string, processMetrics = true) {
       help: 'Rows written with COPY by the persist stage',
       registers: [registry],
     }),
+    statsCache: new client.Counter({
+      name: 'auditlog_stats_cache_requests_total',
+      help: 'Tenant-wide stats requests over settled rollup buckets, by what the cache did: hit (every settled sum cached), miss (some read and cached), stale (the revision moved: all read again)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
     eventsEnqueued: new client.Counter({
       name: 'auditlog_ingest_events_total',
       help: 'Events accepted by ingest and durably enqueued',
