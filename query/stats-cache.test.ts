@@ -39,18 +39,19 @@ describe('StatsCache', () => {
 
   it('keeps entries per tenant and segment, at one revision per tenant', () => {
     const cache = new StatsCache(1000);
-    cache.put('acme', '3', seg(1), counts(2));
-    cache.put('globex', '7', seg(1), counts(3));
-    expect(cache.get('acme', seg(1))).toEqual(counts(2));
-    expect(cache.get('globex', seg(1))).toEqual(counts(3));
-    expect(cache.get('acme', seg(2))).toBeUndefined();
+    cache.put('acme', '3', 'users', seg(1), counts(2));
+    cache.put('globex', '7', 'users', seg(1), counts(3));
+    expect(cache.get('acme', 'users', seg(1))).toEqual(counts(2));
+    expect(cache.get('globex', 'users', seg(1))).toEqual(counts(3));
+    expect(cache.get('acme', 'users', seg(2))).toBeUndefined();
+    expect(cache.get('acme', 'values', seg(1))).toBeUndefined(); // families are apart
     expect(cache.revision('acme')).toBe('3');
     expect(cache.size).toBe(5);
     // A put at another revision drops the tenant's older entries and nobody else's.
-    cache.put('acme', '4', seg(2), counts(1));
-    expect(cache.get('acme', seg(1))).toBeUndefined();
+    cache.put('acme', '4', 'users', seg(2), counts(1));
+    expect(cache.get('acme', 'users', seg(1))).toBeUndefined();
     expect(cache.revision('acme')).toBe('4');
-    expect(cache.get('globex', seg(1))).toEqual(counts(3));
+    expect(cache.get('globex', 'users', seg(1))).toEqual(counts(3));
     expect(cache.size).toBe(4);
     cache.drop('globex');
     expect(cache.revision('globex')).toBeUndefined();
@@ -59,19 +60,19 @@ describe('StatsCache', () => {
 
   it('stays within its bound, least recently used out, and never caches an oversized segment', () => {
     const cache = new StatsCache(80);
-    cache.put('a', '1', seg(1), counts(20));
-    cache.put('b', '1', seg(1), counts(20));
-    cache.put('c', '1', seg(1), counts(20));
-    expect(cache.get('a', seg(1))).toBeDefined(); // now the most recently used
-    cache.put('d', '1', seg(1), counts(20));
+    cache.put('a', '1', 'users', seg(1), counts(20));
+    cache.put('b', '1', 'users', seg(1), counts(20));
+    cache.put('c', '1', 'users', seg(1), counts(20));
+    expect(cache.get('a', 'users', seg(1))).toBeDefined(); // now the most recently used
+    cache.put('d', '1', 'users', seg(1), counts(20));
     expect(cache.size).toBe(80);
-    cache.put('e', '1', seg(1), counts(20));
+    cache.put('e', '1', 'users', seg(1), counts(20));
     expect(cache.size).toBe(80);
-    expect(cache.get('b', seg(1))).toBeUndefined();
+    expect(cache.get('b', 'users', seg(1))).toBeUndefined();
     expect(cache.revision('b')).toBeUndefined();
-    for (const t of ['a', 'c', 'd', 'e']) expect(cache.get(t, seg(1))).toBeDefined();
-    cache.put('f', '1', seg(1), counts(21)); // more than a quarter of the bound
-    expect(cache.get('f', seg(1))).toBeUndefined();
+    for (const t of ['a', 'c', 'd', 'e']) expect(cache.get(t, 'users', seg(1))).toBeDefined();
+    cache.put('f', '1', 'users', seg(1), counts(21)); // more than a quarter of the bound
+    expect(cache.get('f', 'users', seg(1))).toBeUndefined();
     expect(cache.size).toBe(80);
   });
 });
@@ -147,6 +148,21 @@ describe('tenant-wide stats with the cache (late events bump the rollup revision
     expect(second).toEqual(first);
     expect(results).toEqual(['miss', 'hit']);
     expect(await stats('cachet', false)).toEqual(first);
+  });
+
+  it('caches an hourly series the same way', async () => {
+    const hourly = () =>
+      computeStats(
+        svc.ctx,
+        { tenantId: 'cachet' },
+        { from: new Date(toMs - 48 * HOUR).toISOString(), to: new Date(toMs).toISOString(), interval: 'hour' },
+        { cache: use },
+      );
+    const want = expected(sent.cachet!, 'cachet', toMs - 48 * HOUR, toMs, 'hour', 10);
+    expect(await hourly()).toEqual(want);
+    expect(results.at(-1)).toBe('miss');
+    expect(await hourly()).toEqual(want);
+    expect(results.at(-1)).toBe('hit');
   });
 
   it('never serves one tenant’s cached sums to another', async () => {

@@ -34,25 +34,28 @@ export function splitSettled(parts: readonly Segment[], boundary: number) {
   return { settled, fresh };
 }
 
-/** Per-user event counts of one segment's buckets (unsigned). */
-export type UserCounts = ReadonlyMap<string, number>;
+/** The rollup tables a stats request sums: `rollup_<family>_<grain>`. */
+export type RollupFamily = 'totals' | 'values' | 'users';
+
+/** Event counts of one segment's buckets (unsigned), keyed as `tallyStatement` reads them. */
+export type Sums = ReadonlyMap<string, number>;
 
 interface Entry {
   tenantId: string;
-  users: UserCounts;
+  sums: Sums;
 }
 
 /**
- * Per-user counts of settled rollup segments, the largest part of a tenant-wide stats request
- * (a 30-day range of a tenant with 1,000 active users sums ~7,500 user rows; what is left to read
- * each time is the last two or three hours). Entries are keyed by tenant and segment; all of a
+ * Sums of settled rollup segments, most of what a tenant-wide stats request reads (a 30-day range
+ * of a tenant with 1,000 active users sums ~7,500 user rows; what is left to read each time is
+ * the last two or three hours). Entries are keyed by tenant, rollup family and segment; all of a
  * tenant's entries were read at one rollup revision (`revision`). A request uses them on the
  * assumption that the revision is still current, reads the current one in the same statement as
  * the rest, and reads every segment again when it has moved.
  *
- * Bounded by the number of user counts held (`maxCounts`, about 100 bytes each), least recently
- * used first out. A segment holding more than a quarter of the bound is never cached. Tenant ids
- * are part of every key, and only tenant-wide requests (auditor, admin) read or fill it.
+ * Bounded by the number of counts held (`maxCounts`, about 100 bytes each), least recently used
+ * first out. A segment holding more than a quarter of the bound is never cached. Tenant ids are
+ * part of every key, and only tenant-wide requests (auditor, admin) read or fill it.
  */
 export class StatsCache {
   private readonly entries = new Map<string, Entry>();
@@ -62,7 +65,7 @@ export class StatsCache {
 
   constructor(private readonly maxCounts: number) {}
 
-  /** User counts held now. */
+  /** Counts held now. */
   get size(): number {
     return this.held;
   }
@@ -72,30 +75,30 @@ export class StatsCache {
     return this.tenants.get(tenantId)?.rev;
   }
 
-  /** The cached counts of `seg`, marked recently used. */
-  get(tenantId: string, seg: Segment): UserCounts | undefined {
-    const key = keyOf(tenantId, seg);
+  /** The cached sums of `seg` in `family`, marked recently used. */
+  get(tenantId: string, family: RollupFamily, seg: Segment): Sums | undefined {
+    const key = keyOf(tenantId, family, seg);
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     this.entries.delete(key);
     this.entries.set(key, entry);
-    return entry.users;
+    return entry.sums;
   }
 
   /**
-   * Caches the counts of `seg`, read at revision `rev`. The tenant's entries of another revision
-   * are dropped first, so every entry of a tenant is of one revision.
+   * Caches the sums of `seg` in `family`, read at revision `rev`. The tenant's entries of another
+   * revision are dropped first, so every entry of a tenant is of one revision.
    */
-  put(tenantId: string, rev: string, seg: Segment, users: UserCounts): void {
-    if (users.size > this.maxCounts / 4) return;
+  put(tenantId: string, rev: string, family: RollupFamily, seg: Segment, sums: Sums): void {
+    if (sums.size > this.maxCounts / 4) return;
     if (this.tenants.get(tenantId)?.rev !== rev) this.drop(tenantId);
-    const key = keyOf(tenantId, seg);
+    const key = keyOf(tenantId, family, seg);
     if (this.entries.has(key)) this.remove(key);
-    this.entries.set(key, { tenantId, users });
+    this.entries.set(key, { tenantId, sums });
     const tenant = this.tenants.get(tenantId);
     if (tenant) tenant.entries++;
     else this.tenants.set(tenantId, { rev, entries: 1 });
-    this.held += users.size;
+    this.held += sums.size;
     for (const k of this.entries.keys()) {
       if (this.held <= this.maxCounts) break;
       this.remove(k);
@@ -112,11 +115,11 @@ export class StatsCache {
     const entry = this.entries.get(key);
     if (entry === undefined) return;
     this.entries.delete(key);
-    this.held -= entry.users.size;
+    this.held -= entry.sums.size;
     const tenant = this.tenants.get(entry.tenantId)!;
     if (--tenant.entries === 0) this.tenants.delete(entry.tenantId);
   }
 }
 
-const keyOf = (tenantId: string, seg: Segment) =>
-  `${tenantId}\u0000${seg.grain}\u0000${seg.from}\u0000${seg.to}`;
+const keyOf = (tenantId: string, family: RollupFamily, seg: Segment) =>
+  `${tenantId}\u0000${family}\u0000${seg.grain}\u0000${seg.from}\u0000${seg.to}`;

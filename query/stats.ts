@@ -5,7 +5,13 @@ import { HttpError } from '../infra/http/errors.js';
 import { SEVERITIES, TenantId } from '../infra/schema/event.js';
 import { FilterProperties } from './filters.js';
 import { type TenantTx, withTenantScope } from './scoped.js';
-import { type StatsCache, settledBoundary, splitSettled, type UserCounts } from './stats-cache.js';
+import {
+  type RollupFamily,
+  type StatsCache,
+  type Sums,
+  settledBoundary,
+  splitSettled,
+} from './stats-cache.js';
 import {
   ceilTo,
   DAY_MS,
@@ -209,11 +215,11 @@ function add<K>(m: Map<K, number>, k: K, n: number): void {
  * plan after five runs, and a 30-day request for a tenant with 1,000 active users went from 21 to
  * 124 ms (p50, idle).
  *
- * With a `cache`, the per-user sums of segments that ended two hours ago or earlier come from it
- * (`StatsCache`): the statement reads the users of the rest, each missing settled segment's own
- * sums (to be cached), and the tenant's rollup revision, and is run again without the cache when
- * that revision is not the one the cached sums were read at. Without one, or with no settled
- * segment in the range, the statement picks the top users itself.
+ * With a `cache`, the sums of segments that ended two hours ago or earlier come from it
+ * (`StatsCache`): the statement reads the rest, each missing settled segment's own sums (to be
+ * cached), and the tenant's rollup revision, and is run again without the cache when that
+ * revision is not the one the cached sums were read at. Without one, or with no settled segment
+ * in the range, the statement sums and picks the top users itself.
  */
 async function tenantTally(
   db: TenantTx,
@@ -223,23 +229,28 @@ async function tenantTally(
   now: number,
   cache?: StatsCacheUse,
 ) {
+  const boundary = settledBoundary(Math.min(now, Date.now()));
+  const split = (segs: Segment[]) => (cache ? splitSettled(segs, boundary) : { settled: [], fresh: segs });
   const parts = segments(range.fromMs, range.toMs, now);
-  const { settled, fresh } = cache
-    ? splitSettled(parts, settledBoundary(Math.min(now, Date.now())))
-    : { settled: [], fresh: parts };
+  const plan: TallyPlan = {
+    totals: split(seriesSegments(range, now)),
+    values: split(parts),
+    users: split(parts),
+  };
+  const settled = FAMILIES.reduce((n, f) => n + plan[f].settled.length, 0);
   const assumed = cache?.cache.revision(tenantId);
-  let result = await tallyStatement(db, tenantId, range, top, now, parts, settled, fresh, (seg) =>
-    assumed === undefined ? undefined : cache?.cache.get(tenantId, seg),
-  );
-  if (cache && settled.length > 0) {
+  const fromCache: CachedSums = (family, seg) =>
+    assumed === undefined ? undefined : cache?.cache.get(tenantId, family, seg);
+  let result = await tallyStatement(db, tenantId, range, top, plan, fromCache);
+  if (cache && settled > 0) {
     // Sums taken from the cache belong to the revision it assumed; if that moved, read them all.
-    const stale = assumed !== undefined && result.rev !== assumed && result.read.size < settled.length;
+    const stale = assumed !== undefined && result.rev !== assumed && result.read.length < settled;
     if (stale) {
       cache.cache.drop(tenantId);
-      result = await tallyStatement(db, tenantId, range, top, now, parts, settled, fresh, () => undefined);
+      result = await tallyStatement(db, tenantId, range, top, plan, () => undefined);
     }
-    for (const [seg, users] of result.read) cache.cache.put(tenantId, result.rev, seg, users);
-    cache.count(stale ? 'stale' : result.read.size > 0 ? 'miss' : 'hit');
+    for (const r of result.read) cache.cache.put(tenantId, result.rev, r.family, r.seg, r.sums);
+    cache.count(stale ? 'stale' : result.read.length > 0 ? 'miss' : 'hit');
   }
   return result.tally;
 }
@@ -250,24 +261,35 @@ export interface StatsCacheUse {
   count(result: 'hit' | 'miss' | 'stale'): void;
 }
 
+const FAMILIES = ['totals', 'values', 'users'] as const;
+
+/** Per rollup family, its segments split into settled (cacheable) and fresh ones. */
+type TallyPlan = Record<RollupFamily, { settled: Segment[]; fresh: Segment[] }>;
+
+/** The cached sums of one settled segment, if any. */
+type CachedSums = (family: RollupFamily, seg: Segment) => Sums | undefined;
+
+/** Tags of a settled segment's own rows, by family (`t3`: settled totals segment 3). */
+const TAG: Record<RollupFamily, string> = { totals: 't', values: 'v', users: 'u' };
+
 /**
- * One run of the stats statement. `cached` gives the per-user sums of a settled segment when the
- * cache holds them; the others are read, each on its own, and returned in `read`.
+ * One run of the stats statement over `plan`. Settled segments whose sums `cached` gives are not
+ * read; every other settled segment is read on its own, unsigned, and returned in `read`
+ * (totals keyed by bucket start in ms, values by their `dim` letter then the value, users by id).
  */
 async function tallyStatement(
   db: TenantTx,
   tenantId: string,
   range: StatsRange,
   top: number,
-  now: number,
-  parts: readonly Segment[],
-  settled: readonly Segment[],
-  fresh: readonly Segment[],
-  cached: (seg: Segment) => UserCounts | undefined,
+  plan: TallyPlan,
+  cached: CachedSums,
 ) {
   const t = emptyTally();
-  const hits = settled.map(cached);
-  const params: unknown[] = [tenantId, range.interval];
+  const hits = { totals: [], values: [], users: [] } as Record<RollupFamily, (Sums | undefined)[]>;
+  for (const f of FAMILIES) hits[f] = plan[f].settled.map((seg) => cached(f, seg));
+  const anySettled = FAMILIES.some((f) => plan[f].settled.length > 0);
+  const params: unknown[] = [tenantId];
   const at = new Map<number, string>();
   /** A bucket bound as a parameter, one per distinct instant. */
   const bound = (ms: number) => {
@@ -281,76 +303,96 @@ async function tallyStatement(
   };
   /** Another parameter (every one must be used, or PostgreSQL cannot type it). */
   const param = (value: unknown) => `$${params.push(value)}`;
-  const from = (family: 'totals' | 'values' | 'users', seg: Segment) =>
+  const from = (family: RollupFamily, seg: Segment) =>
     `FROM rollup_${family}_${seg.grain} WHERE tenant_id = $1 AND bucket >= ${bound(seg.from)} AND bucket < ${bound(seg.to)}`;
   /** Rows of every segment of one rollup family, signed, as one UNION ALL. */
-  const union = (family: 'totals' | 'values' | 'users', columns: string, segs: readonly Segment[]) =>
+  const union = (family: RollupFamily, columns: string, segs: readonly Segment[]) =>
     segs
       .map((seg) => `SELECT ${columns}, ${seg.sign < 0 ? '-' : ''}count AS count ${from(family, seg)}`)
       .join('\n UNION ALL ');
-  const series = union('totals', 'bucket', seriesSegments(range, now));
-  const values = union('values', 'dim, value', parts);
+  /** Each settled segment's own rows, unless cached: `key` is what its sums are keyed by. */
+  const settledRows = (family: RollupFamily, key: string, grouped: boolean) =>
+    plan[family].settled.flatMap((seg, i) =>
+      hits[family][i] === undefined
+        ? [
+            `SELECT '${TAG[family]}${i}', ${key}, ${grouped ? 'sum(count)::int8' : 'count'} ${from(family, seg)}${grouped ? ` GROUP BY ${key}` : ''}`,
+          ]
+        : [],
+    );
   // Parts: 'ts' the series, the breakdowns by `dim` ('s' severity, 'a' action, 'r' resource
-  // type), 'u' users (signed sums of the segments not cached or settled; the top ones only when
-  // no segment is settled), 'u<i>' the unsigned sums of settled segment i, 'rev' the revision.
-  // A subtracted segment can bring a value to zero (all of its events were in the hours left
-  // out): such groups are dropped.
-  const users =
-    settled.length === 0
-      ? `SELECT 'u', user_id, n FROM (
-           SELECT user_id, sum(count)::int8 AS n FROM (${union('users', 'user_id', fresh)}) x
-            GROUP BY user_id HAVING sum(count) > 0 ORDER BY n DESC, user_id LIMIT ${param(top)}) top`
-      : [
-          ...(fresh.length > 0
-            ? [
-                `SELECT 'u', user_id, sum(count)::int8 FROM (${union('users', 'user_id', fresh)}) x GROUP BY user_id`,
-              ]
-            : []),
-          ...settled.flatMap((seg, i) =>
-            hits[i] === undefined
-              ? [`SELECT 'u${i}', user_id, sum(count)::int8 ${from('users', seg)} GROUP BY user_id`]
-              : [],
-          ),
-        ].join('\n UNION ALL ');
+  // type) and 'u' the users, each summed over the fresh segments (the users' top ones only when
+  // no segment is settled); 't<i>', 'v<i>', 'u<i>' settled segment i's own sums; 'rev' the
+  // revision. A subtracted segment can bring a value to zero (all of its events were in the
+  // hours left out): such groups are dropped, here or once the cached sums are added.
+  const { totals, values, users } = plan;
+  const selects = [
+    ...(totals.fresh.length > 0
+      ? [
+          `SELECT 'ts', ((extract(epoch FROM date_trunc(${param(range.interval)}::text, bucket, 'UTC')) * 1000)::int8)::text, sum(count)::int8
+             FROM (${union('totals', 'bucket', totals.fresh)}) x GROUP BY 2`,
+        ]
+      : []),
+    ...(values.fresh.length > 0
+      ? [
+          `SELECT dim::text, value, sum(count)::int8 FROM (${union('values', 'dim, value', values.fresh)}) x
+            GROUP BY 1, 2${anySettled ? '' : ' HAVING sum(count) > 0'}`,
+        ]
+      : []),
+    ...(users.fresh.length > 0
+      ? [
+          anySettled
+            ? `SELECT 'u', user_id, sum(count)::int8 FROM (${union('users', 'user_id', users.fresh)}) x GROUP BY user_id`
+            : `SELECT 'u', user_id, n FROM (
+                 SELECT user_id, sum(count)::int8 AS n FROM (${union('users', 'user_id', users.fresh)}) x
+                  GROUP BY user_id HAVING sum(count) > 0 ORDER BY n DESC, user_id LIMIT ${param(top)}) top`,
+        ]
+      : []),
+    ...settledRows('totals', '((extract(epoch FROM bucket) * 1000)::int8)::text', false),
+    ...settledRows('values', 'dim::text || value', true),
+    ...settledRows('users', 'user_id', true),
+    `SELECT 'rev', '', coalesce((SELECT rev FROM rollup_revisions WHERE tenant_id = $1), 0)`,
+  ];
   const { rows } = await db.query<{ part: string; a: string; n: string }>(
-    `WITH series AS (
-       SELECT (extract(epoch FROM date_trunc($2, bucket, 'UTC')) * 1000)::int8 AS ms, sum(count)::int8 AS n
-         FROM (${series}) x
-        GROUP BY 1
-     ), vals AS (
-       SELECT dim, value, sum(count)::int8 AS n FROM (${values}) x GROUP BY 1, 2 HAVING sum(count) > 0
-     )
-     SELECT 'ts' AS part, ms::text AS a, n FROM series
-     UNION ALL SELECT dim::text, value, n FROM vals
-     UNION ALL SELECT 'rev', '', coalesce((SELECT rev FROM rollup_revisions WHERE tenant_id = $1), 0)
-     ${users ? `UNION ALL ${users}` : ''}`,
+    `SELECT part, a, n FROM (${selects.map((sql) => `(${sql})`).join('\n UNION ALL ')}) r(part, a, n)`,
     params,
   );
+  const breakdown = (dim: string) =>
+    dim === 's' ? t.severity : dim === 'a' ? t.action : dim === 'r' ? t.resourceType : undefined;
   let rev = '0';
-  const readAt = new Map<number, Map<string, number>>();
+  const readAt = new Map<string, Map<string, number>>();
   for (const r of rows) {
     const n = Number(r.n);
     if (r.part === 'ts') add(t.series, Number(r.a), n);
     else if (r.part === 'u') add(t.users, r.a, n);
-    else if (r.part === 's') add(t.severity, r.a, n);
-    else if (r.part === 'a') add(t.action, r.a, n);
-    else if (r.part === 'r') add(t.resourceType, r.a, n);
     else if (r.part === 'rev') rev = r.n;
+    else if (r.part.length === 1) add(breakdown(r.part)!, r.a, n);
     else {
-      const i = Number(r.part.slice(1));
-      const users = readAt.get(i) ?? new Map<string, number>();
-      if (users.size === 0) readAt.set(i, users);
-      users.set(r.a, n);
+      const sums = readAt.get(r.part) ?? new Map<string, number>();
+      if (sums.size === 0) readAt.set(r.part, sums);
+      sums.set(r.a, n);
     }
   }
-  /** Every settled segment not cached, with its sums (empty when it has no user rows). */
-  const read = new Map<Segment, UserCounts>();
-  settled.forEach((seg, i) => {
-    const users = hits[i] ?? readAt.get(i) ?? new Map<string, number>();
-    if (hits[i] === undefined) read.set(seg, users);
-    for (const [user, n] of users) add(t.users, user, seg.sign * n);
-  });
-  for (const [user, n] of t.users) if (n <= 0) t.users.delete(user);
+  /** Every settled segment not cached, with its sums (empty when it has no rows). */
+  const read: { family: RollupFamily; seg: Segment; sums: Sums }[] = [];
+  const step = range.interval === 'day' ? DAY_MS : HOUR_MS;
+  for (const family of FAMILIES) {
+    plan[family].settled.forEach((seg, i) => {
+      let sums = hits[family][i];
+      if (sums === undefined) {
+        sums = readAt.get(`${TAG[family]}${i}`) ?? new Map<string, number>();
+        read.push({ family, seg, sums });
+      }
+      for (const [key, n] of sums) {
+        const signed = seg.sign * n;
+        if (family === 'totals') add(t.series, floorTo(Number(key), step), signed);
+        else if (family === 'users') add(t.users, key, signed);
+        else add(breakdown(key[0]!)!, key.slice(1), signed);
+      }
+    });
+  }
+  for (const m of [t.severity, t.action, t.resourceType, t.users]) {
+    for (const [k, n] of m) if (n <= 0) m.delete(k);
+  }
   return { tally: t, rev, read };
 }
 
