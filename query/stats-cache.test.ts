@@ -155,7 +155,11 @@ describe('tenant-wide stats with the cache (late events bump the rollup revision
       computeStats(
         svc.ctx,
         { tenantId: 'cachet' },
-        { from: new Date(toMs - 48 * HOUR).toISOString(), to: new Date(toMs).toISOString(), interval: 'hour' },
+        {
+          from: new Date(toMs - 48 * HOUR).toISOString(),
+          to: new Date(toMs).toISOString(),
+          interval: 'hour',
+        },
         { cache: use },
       );
     const want = expected(sent.cachet!, 'cachet', toMs - 48 * HOUR, toMs, 'hour', 10);
