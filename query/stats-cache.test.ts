@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, http, startTestService, type TestService } from '../test/harness.js';
-import { computeStats, type StatsCacheUse } from './stats.js';
+import type { StatsCacheUse } from './rollup-tally.js';
+import { computeStats } from './stats.js';
 import { StatsCache, settledBoundary, splitSettled } from './stats-cache.js';
 import { type Ev, expected, SEVERITIES } from './stats-oracle.js';
 import { floorTo, type Segment } from './stats-segments.js';

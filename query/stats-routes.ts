@@ -4,7 +4,8 @@ import type { Context } from '../infra/context.js';
 import { ErrorBody } from '../infra/http/errors.js';
 import type { App } from '../infra/http/server.js';
 import { audited } from './read.js';
-import { computeStats, resolveRange, type StatsCacheUse, StatsQuery, StatsResponse } from './stats.js';
+import type { StatsCacheUse } from './rollup-tally.js';
+import { computeStats, resolveRange, StatsQuery, StatsResponse } from './stats.js';
 import { StatsCache } from './stats-cache.js';
 
 const errors = {
