@@ -83,7 +83,7 @@ export const ConfigSchema = Type.Object({
   OPENSEARCH_MAX_RETRIES: Type.Integer({ default: 5, minimum: 0, maximum: 20 }),
   /** Most events a `user`-role stats request may aggregate (it reads the caller's own events, not rollups). Default `100000`. */
   STATS_USER_MAX_EVENTS: Type.Integer({ default: 100000, minimum: 1 }),
-  /** Per-user counts of settled rollup buckets (ended 2 h ago or earlier) a query process keeps for tenant-wide stats, about 100 bytes each; `0` turns the cache off. Default `200000`. */
+  /** Counts of settled rollup buckets (ended 2 h ago or earlier: per user, per breakdown value, per bucket) a query process keeps for tenant-wide stats, about 100 bytes each; `0` turns the cache off. Default `200000`. */
   STATS_CACHE_MAX_COUNTS: Type.Integer({ default: 200000, minimum: 0 }),
   /** Stream: bytes a client may have unsent in its socket buffer before it is cut off as a slow consumer (close 4008). Default `1048576` (1 MiB). */
   STREAM_MAX_BUFFERED_BYTES: Type.Integer({ default: 1048576, minimum: 1024 }),
