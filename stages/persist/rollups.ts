@@ -21,8 +21,8 @@
  *
  * `late` bumps the revision (migration 008) of every tenant whose new events include one for an
  * hour more than an hour before the transaction's own: query processes cache sums of older
- * buckets (query/stats-cache.ts) for as long as it stays the same. Events arriving within the
- * hour, the usual case, write no row there.
+ * buckets (query/stats-cache.ts) for as long as it stays the same. Events for the current or the
+ * previous hour, the usual case, write no row there.
  */
 export const ROLLUP_CTES = `
   b AS (
