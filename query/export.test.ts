@@ -211,6 +211,16 @@ describe('GET /logs/export formats', () => {
         .split('\n')
         .map((l) => JSON.parse(l).id),
     ).toEqual([ID[0]]);
+    // One address is matched with `=` and exported by binary COPY; a range by the key cursor.
+    for (const ip_address of ['203.0.113.5', '203.0.113.5/32', '203.0.113.0/24']) {
+      const filtered = await exportText({ ...WINDOW, ip_address, format: 'ndjson' });
+      const rows = filtered.text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(rows.map((r) => r.id)).toEqual((await searchAll({ ...WINDOW, ip_address })).map((e) => e.id));
+      expect(rows.map((r) => r.id)).toContain(ID[0]);
+    }
     const junk = await exportText({ ip_address: 'junk', format: 'csv' });
     expect(junk.status).toBe(400);
     expect(junk.body.error.code).toBe('invalid_ip_address');

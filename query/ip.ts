@@ -19,3 +19,13 @@ export function parseIpFilter(raw: string): string {
   }
   return raw;
 }
+
+/**
+ * Whether a filter checked by `parseIpFilter` names one address (no prefix, or /32 for IPv4,
+ * /128 for IPv6). Stored addresses are always host addresses (the event schema refuses a
+ * prefix), so such a filter matches exactly the rows equal to it.
+ */
+export function isHostAddress(filter: string): boolean {
+  const [address, prefix] = filter.split('/');
+  return prefix === undefined || Number(prefix) === (net.isIP(address!) === 4 ? 32 : 128);
+}

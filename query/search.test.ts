@@ -199,10 +199,13 @@ describe('GET /logs metadata.<key> filters', () => {
 describe('GET /logs ip_address filter', () => {
   it.each([
     ['an exact IPv4 address', '203.0.113.5', newest(0)],
+    ['an exact IPv4 address as a /32', '203.0.113.5/32', newest(0)],
+    ['the same address mapped into IPv6', '::ffff:203.0.113.5', []],
     ['an IPv4 /24', '203.0.113.0/24', newest(0, 1)],
     ['an IPv4 /8', '10.0.0.0/8', newest(6)],
     ['every IPv4 address', '0.0.0.0/0', newest(0, 1, 2, 6)],
     ['an exact IPv6 address', '2001:db8::1', newest(3)],
+    ['an exact IPv6 address written out, as a /128', '2001:0DB8:0:0:0:0:0:1/128', newest(3)],
     ['an IPv6 /32', '2001:db8::/32', newest(3, 4)],
     ['an IPv6 /64 holding one of them', '2001:db8:0:1::/64', newest(4)],
     ['an address nobody used', '192.0.2.1', []],

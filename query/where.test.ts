@@ -18,6 +18,20 @@ describe('buildWhere', () => {
     expect(where.leakproof).toBe(true);
   });
 
+  it('compares one ip address with = (LEAKPROOF, indexable with a parameter), a range with <<=', () => {
+    for (const ip of ['10.0.0.1', '10.0.0.1/32', '2001:db8::1', '2001:db8::1/128']) {
+      const where = buildWhere(scope, { ip_address: ip });
+      expect(where.sql).toBe('tenant_id = $1 AND ip_address = $2::inet');
+      expect(where.params).toEqual(['acme', ip]);
+      expect(where.leakproof).toBe(true);
+    }
+    for (const ip of ['10.0.0.0/24', '10.0.0.1/31', '2001:db8::/64', '0.0.0.0/0']) {
+      const where = buildWhere(scope, { ip_address: ip });
+      expect(where.sql).toBe('tenant_id = $1 AND ip_address <<= $2::inet');
+      expect(where.leakproof).toBe(false);
+    }
+  });
+
   it('puts the scope first, the user of the user role included', () => {
     const where = buildWhere({ tenantId: 'acme', userId: 'u1' }, { severity: 'INFO' });
     expect(where.sql).toBe('tenant_id = $1 AND user_id = $2 AND severity = $3');
@@ -36,6 +50,8 @@ describe('buildWhere', () => {
     expect(stable({ action: 'LOGIN' })).toBe(true);
     expect(stable({ severity: 'ERROR' })).toBe(true);
     expect(stable({ resource_type: 'order', resource_id: 'o-1' })).toBe(true);
+    expect(stable({ ip_address: '10.0.0.1' })).toBe(true);
+    expect(stable({ ip_address: '2001:db8::1/128', from })).toBe(true);
     // Not an index prefix, or not equality on one value: planned for its values.
     expect(stable({ resource_type: 'order' })).toBe(false);
     expect(stable({ resource_id: 'o-1' })).toBe(false);
@@ -44,7 +60,8 @@ describe('buildWhere', () => {
     expect(stable({ action: 'CREATE,UPDATE' })).toBe(false);
     expect(stable({ request_id: 'r-1' })).toBe(false);
     expect(stable({ q: 'refund' })).toBe(false);
-    expect(stable({ ip_address: '10.0.0.1' })).toBe(false);
+    expect(stable({ ip_address: '10.0.0.0/24' })).toBe(false);
+    expect(stable({ ip_address: '10.0.0.1', action: 'LOGIN' })).toBe(false);
     expect(stable({ metaTokens: ['t'] })).toBe(false);
   });
 });

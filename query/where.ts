@@ -1,7 +1,7 @@
 import type { ReadScope } from '../infra/auth/access.js';
 import type { Cursor } from './cursor.js';
 import type { Filters } from './filters.js';
-import { parseIpFilter } from './ip.js';
+import { isHostAddress, parseIpFilter } from './ip.js';
 
 /** Filters after resolution: metadata filters become blind-index tokens (see `metadataTokens`). */
 export type ResolvedFilters = Filters & {
@@ -19,21 +19,21 @@ export interface ScopedWhere {
    * True when every condition uses LEAKPROOF operators only (text, timestamptz and bigint
    * comparisons), so PostgreSQL still uses the indexes under row-level security and the rows can
    * be matched and read in one phase, as the reader (see "Why two phases" at `withTenantScope`).
-   * Full-text (`@@`), metadata (`@>`) and ip (`<<=`) conditions are not.
+   * Full-text (`@@`), metadata (`@>`) and ip range (`<<=`) conditions are not.
    */
   leakproof: boolean;
   /**
    * True when the clause's conditions besides time, cursor and tenant are equalities on exactly
-   * the columns before `occurred_at` in one of the page indexes of migration 001 (none, the user,
-   * one action, one severity, or a resource type and id). Such a page is that index's ordered scan
+   * the columns before `occurred_at` in one of the page indexes of migrations 001 and 002 (none,
+   * the user, one action, one severity, a resource type and id, or one ip address). Such a page is that index's ordered scan
    * up to the limit whatever the values, so its matching statement may be prepared and run from a
    * cached generic plan (see `TenantTx.keys`). Any other clause's best plan depends on its values.
    */
   planStable: boolean;
 }
 
-/** Column sets that are exactly an index's columns before `occurred_at` (migration 001). */
-const INDEX_PREFIXES = ['', 'user_id', 'action', 'severity', 'resource_id,resource_type'];
+/** Column sets that are exactly an index's columns before `occurred_at` (migrations 001, 002). */
+const INDEX_PREFIXES = ['', 'user_id', 'action', 'severity', 'resource_id,resource_type', 'ip_address'];
 
 /**
  * Builds a parameterized WHERE clause. The tenant (and, for the `user` role, the user) condition
@@ -80,7 +80,13 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
   // 'simple' matches how persist built tsv: lowercased words, no stemming, no stop words.
   if (filters.q !== undefined) add((p) => `tsv @@ websearch_to_tsquery('simple', ${p})`, filters.q, false);
   if (filters.ip_address !== undefined) {
-    add((p) => `ip_address <<= ${p}::inet`, parseIpFilter(filters.ip_address), false);
+    const ip = parseIpFilter(filters.ip_address);
+    // One address is compared with `=`: inet equality is LEAKPROOF and a parameter can bound the
+    // (tenant, ip, occurred_at) index, so the page is that index's ordered scan, read in one phase.
+    // A range needs `<<=`, which is neither, and which the planner turns into an index range
+    // only for a constant (a statement planned for its values).
+    if (isHostAddress(ip)) add((p) => `ip_address = ${p}::inet`, ip, true, 'ip_address');
+    else add((p) => `ip_address <<= ${p}::inet`, ip, false);
   }
   if (filters.metaTokens !== undefined && filters.metaTokens.length > 0) {
     add((p) => `meta_idx @> ${p}::text[]`, filters.metaTokens, false);
