@@ -10,6 +10,8 @@
  * still decodes exactly like `decodeRow` decodes it.
  */
 
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COMMA, OPEN_BRACE, OPEN_BRACKET, QUOTE } from './ascii.js';
+
 /** The texts of before, after and metadata, in that order; `undefined` for an absent one. */
 export type SealedMembers = [
   before: string | undefined,
@@ -18,14 +20,6 @@ export type SealedMembers = [
 ];
 
 const KEYS = ['"before":', '"after":', '"metadata":'] as const;
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
 
 /** The members of the sealed plaintext `text` (see the module comment). */
 export function sealedMembers(text: string): SealedMembers {

@@ -1,3 +1,4 @@
+import { APOSTROPHE, BACKSLASH, COMMA, CR, LF, QUOTE } from './ascii.js';
 import type { ByteChunks } from './byte-chunks.js';
 import { formulaStart } from './csv.js';
 import { utcTimestamp } from './decode.js';
@@ -84,12 +85,6 @@ export function tupleFields(data: Buffer, rows: number, fields = TUPLE_FIELDS): 
   return { rows, starts, ends, bounds };
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const CR = 0x0d;
-const LF = 0x0a;
-const APOSTROPHE = 0x27;
 const HEX = '0123456789abcdef';
 
 /**
