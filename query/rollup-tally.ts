@@ -64,12 +64,9 @@ export async function tenantTally(
 ) {
   const boundary = settledBoundary(Math.min(now, Date.now()));
   const split = (segs: Segment[]) => (cache ? splitSettled(segs, boundary) : { settled: [], fresh: segs });
-  const parts = segments(range.fromMs, range.toMs, now);
-  const plan: TallyPlan = {
-    totals: split(seriesSegments(range, now)),
-    values: split(parts),
-    users: split(parts),
-  };
+  // The breakdowns and the users sum the same segments (the series has its own).
+  const parts = split(segments(range.fromMs, range.toMs, now));
+  const plan: TallyPlan = { totals: split(seriesSegments(range, now)), values: parts, users: parts };
   const settled = FAMILIES.reduce((n, f) => n + plan[f].settled.length, 0);
   const assumed = cache?.cache.revision(tenantId);
   const fromCache: CachedSums = (family, seg) =>
