@@ -26,6 +26,7 @@ describe('withTenantScope (row-level security)', () => {
       action: 'UPDATE',
       resource_type: 'order',
       resource_id: `o-${i}`,
+      request_id: 'r-1',
     });
     await ingest(svc, 'acme', [mk('u1', 1), mk('u1', 2), mk('u2', 3)]);
     await ingest(svc, 'globex', [mk('u1', 4), mk('g', 5)]);
@@ -303,7 +304,15 @@ describe('withTenantScope (row-level security)', () => {
           const keys = await tx.keys(buildWhere(scope, filters), 'time-desc', 10);
           return (await rowsAt(tx, keys)).map((r) => `${r.tenant_id}/${r.user_id}/${r.resource_id}`);
         });
+      // One request's events in sequence order (a plan-stable match too, see `ScopedWhere.planStable`).
+      const request = (scope: { tenantId: string; userId?: string }) =>
+        withTenantScope({ pool }, scope, async (tx) => {
+          const keys = await tx.keys(buildWhere(scope, { request_id: 'r-1' }), 'seq-asc', 10);
+          return (await rowsAt(tx, keys)).map((r) => `${r.tenant_id}/${r.user_id}/${r.resource_id}`);
+        });
       for (let i = 0; i < 3; i++) {
+        expect(await request({ tenantId: 'acme' })).toEqual(['acme/u1/o-1', 'acme/u1/o-2', 'acme/u2/o-3']);
+        expect(await request({ tenantId: 'globex' })).toEqual(['globex/u1/o-4', 'globex/g/o-5']);
         expect(await read({ tenantId: 'acme' }, { user_id: 'u1' })).toEqual(['acme/u1/o-2', 'acme/u1/o-1']);
         expect(await read({ tenantId: 'globex' }, { user_id: 'u1' })).toEqual(['globex/u1/o-4']);
         expect(await read({ tenantId: 'acme', userId: 'u2' }, {})).toEqual(['acme/u2/o-3']);
@@ -313,6 +322,17 @@ describe('withTenantScope (row-level security)', () => {
         `SELECT sum(generic_plans)::int AS generic FROM pg_prepared_statements WHERE name LIKE 'auditlog-%'`,
       );
       expect(rows[0]!.generic).toBeGreaterThanOrEqual(24); // rows by key and the scope switch, 12 times
+      // Every match ran from its cached plan: the tenant's, the users' (filter and scope), the request's.
+      const matches = await pool.query<{ statement: string; generic: number }>(
+        `SELECT statement, generic_plans::int AS generic FROM pg_prepared_statements
+          WHERE name LIKE 'auditlog-%' AND statement LIKE 'SELECT to_char(occurred_at%'`,
+      );
+      const generic = matches.rows.map((r) => [r.statement.match(/WHERE (.*) ORDER BY/)?.[1], r.generic]);
+      expect(generic.sort()).toEqual([
+        ['tenant_id = $1 AND request_id = $2', 6],
+        ['tenant_id = $1 AND user_id = $2', 9],
+        ['tenant_id = $1', 3],
+      ]);
     } finally {
       await pool.query('RESET plan_cache_mode');
     }

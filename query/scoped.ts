@@ -6,7 +6,7 @@ import type { Context } from '../infra/context.js';
 import { prepared } from '../infra/db/prepared.js';
 import type { SortMode } from './cursor.js';
 import { ORDER_BY } from './order.js';
-import type { ScopedWhere } from './where.js';
+import { type ScopedWhere, stableIn } from './where.js';
 
 /** The database role reads run as (migration 002); row-level security applies to it. */
 export const READER_ROLE = 'auditlog_reader';
@@ -219,13 +219,13 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope, state: TxState): Tena
       // Unnamed, so planned for its values every time: a cached generic plan cannot tell a heavy
       // tenant or user, or a common term, from a rare one. In the 5M-event search run, matching
       // statements with cached plans took p99 from 90 to 367 ms (user_id) and from 88 to 945 ms
-      // (combined filters), and a full-text match 0.1–0.8 s. Except a plan-stable clause in a
-      // time order (see `ScopedWhere.planStable`): its best plan is one index's ordered scan for
-      // any values, and planning it over a month of daily partitions cost 5–7 ms of a 6–8 ms read.
+      // (combined filters), and a full-text match 0.1–0.8 s. Except a clause plan-stable in its
+      // order (see `ScopedWhere.planStable`): its best plan is one index's ordered scan for any
+      // values, and planning it over a month of daily partitions cost 5–7 ms of a 6–8 ms read.
       const text = `SELECT ${KEY_COLUMNS} FROM events WHERE ${where.sql} ORDER BY ${ORDER_BY[mode]} LIMIT $${n + 1}`;
       const values = [...where.params, limit];
       const { rows } = await client.query<RowKey>(
-        where.planStable && mode.startsWith('time') ? prepared(text, values) : { text, values },
+        stableIn(where, mode) ? prepared(text, values) : { text, values },
       );
       return rows;
     },
@@ -246,11 +246,12 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope, state: TxState): Tena
       const { sql, set } = settingsWhere(where);
       // A COPY is planned for its total cost, not for its first rows as a cursor is: for a large
       // tenant that was a scan of every partition and a sort of the whole export (spilling to
-      // disk) before the first byte. A plan-stable clause (see `ScopedWhere.planStable`) has an
-      // index that yields its rows in order, so sorts are turned off for it and that index is
-      // read, as the cursor read it. Any other clause keeps the planner's choice: for a list of
-      // rare values, reading the matches and sorting them beats walking the whole tenant in order.
-      const noSort = where.planStable ? ", set_config('enable_sort', 'off', true)" : '';
+      // disk) before the first byte. A clause plan-stable in its order (see
+      // `ScopedWhere.planStable`) has an index that yields its rows in order, so sorts are turned
+      // off for it and that index is read, as the cursor read it. Any other clause keeps the
+      // planner's choice: for a list of rare values, reading the matches and sorting them beats
+      // walking the whole tenant in order.
+      const noSort = stableIn(where, mode) ? ", set_config('enable_sort', 'off', true)" : '';
       await client.query({ ...set, text: `${set.text}${noSort}` });
       const stream = client.query(
         copyTo(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildWhere } from './where.js';
+import { buildWhere, stableIn } from './where.js';
 
 describe('buildWhere', () => {
   const scope = { tenantId: 'acme' };
@@ -38,27 +38,36 @@ describe('buildWhere', () => {
     expect(where.params).toEqual(['acme', 'u1', 'INFO']);
   });
 
-  it('is plan-stable only for equalities that are exactly an index prefix, with any time bounds', () => {
+  it("is plan-stable only for equalities that are exactly an index prefix, with any time bounds, in that index's order", () => {
     const cursor = { occurredAt: '2026-11-27T10:00:00.000000Z', seq: '9', mode: 'time-desc' as const };
     const stable = (filters: Parameters<typeof buildWhere>[1], s: Parameters<typeof buildWhere>[0] = scope) =>
       buildWhere(s, filters, cursor).planStable;
     const from = '2026-11-01T00:00:00Z';
-    expect(stable({})).toBe(true);
-    expect(stable({ from, to: '2026-11-30T00:00:00Z' })).toBe(true);
-    expect(stable({ user_id: 'u1', from })).toBe(true);
-    expect(stable({}, { tenantId: 'acme', userId: 'u1' })).toBe(true);
-    expect(stable({ action: 'LOGIN' })).toBe(true);
-    expect(stable({ severity: 'ERROR' })).toBe(true);
-    expect(stable({ resource_type: 'order', resource_id: 'o-1' })).toBe(true);
-    expect(stable({ ip_address: '10.0.0.1' })).toBe(true);
-    expect(stable({ ip_address: '2001:db8::1/128', from })).toBe(true);
+    expect(stable({})).toBe('time');
+    expect(stable({ from, to: '2026-11-30T00:00:00Z' })).toBe('time');
+    expect(stable({ user_id: 'u1', from })).toBe('time');
+    expect(stable({}, { tenantId: 'acme', userId: 'u1' })).toBe('time');
+    expect(stable({ action: 'LOGIN' })).toBe('time');
+    expect(stable({ severity: 'ERROR' })).toBe('time');
+    expect(stable({ resource_type: 'order', resource_id: 'o-1' })).toBe('time');
+    expect(stable({ ip_address: '10.0.0.1' })).toBe('time');
+    expect(stable({ ip_address: '2001:db8::1/128', from })).toBe('time');
+    // One request: the (tenant, request_id, seq) index, in sequence order.
+    const seqCursor = { occurredAt: '2026-11-27T10:00:00.000000Z', seq: '9', mode: 'seq-asc' as const };
+    expect(buildWhere(scope, { request_id: 'r-1' }).planStable).toBe('seq');
+    expect(buildWhere(scope, { request_id: 'r-1', from }, seqCursor).planStable).toBe('seq');
+    expect(stableIn(buildWhere(scope, { request_id: 'r-1' }), 'seq-desc')).toBe(true);
+    expect(stableIn(buildWhere(scope, { request_id: 'r-1' }), 'time-desc')).toBe(false);
+    expect(stableIn(buildWhere(scope, { action: 'LOGIN' }), 'time-asc')).toBe(true);
+    expect(stableIn(buildWhere(scope, { action: 'LOGIN' }), 'seq-asc')).toBe(false);
     // Not an index prefix, or not equality on one value: planned for its values.
+    expect(stable({ request_id: 'r-1', action: 'LOGIN' })).toBe(false);
+    expect(stable({ request_id: 'r-1' }, { tenantId: 'acme', userId: 'u1' })).toBe(false);
     expect(stable({ resource_type: 'order' })).toBe(false);
     expect(stable({ resource_id: 'o-1' })).toBe(false);
     expect(stable({ action: 'LOGIN', severity: 'ERROR' })).toBe(false);
     expect(stable({ action: 'LOGIN' }, { tenantId: 'acme', userId: 'u1' })).toBe(false);
     expect(stable({ action: 'CREATE,UPDATE' })).toBe(false);
-    expect(stable({ request_id: 'r-1' })).toBe(false);
     expect(stable({ q: 'refund' })).toBe(false);
     expect(stable({ ip_address: '10.0.0.0/24' })).toBe(false);
     expect(stable({ ip_address: '10.0.0.1', action: 'LOGIN' })).toBe(false);

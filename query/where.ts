@@ -1,5 +1,5 @@
 import type { ReadScope } from '../infra/auth/access.js';
-import type { Cursor } from './cursor.js';
+import type { Cursor, SortMode } from './cursor.js';
 import type { Filters } from './filters.js';
 import { isHostAddress, parseIpFilter } from './ip.js';
 
@@ -23,13 +23,22 @@ export interface ScopedWhere {
    */
   leakproof: boolean;
   /**
-   * True when the clause's conditions besides time, cursor and tenant are equalities on exactly
-   * the columns before `occurred_at` in one of the page indexes of migrations 001 and 002 (none,
-   * the user, one action, one severity, a resource type and id, or one ip address). Such a page is that index's ordered scan
-   * up to the limit whatever the values, so its matching statement may be prepared and run from a
-   * cached generic plan (see `TenantTx.keys`). Any other clause's best plan depends on its values.
+   * The order in which the clause is plan-stable, or false. `'time'` when its conditions besides
+   * time, cursor and tenant are equalities on exactly the columns before `occurred_at` in one of
+   * the page indexes of migrations 001 and 002 (none, the user, one action, one severity, a
+   * resource type and id, or one ip address); `'seq'` when they are one equality on `request_id`,
+   * the column before `seq` in the (tenant, request_id, seq) index. In that order such a page is
+   * that index's ordered scan up to the limit whatever the values, so its matching statement may
+   * be prepared and run from a cached generic plan (see `TenantTx.keys`). Any other clause's best
+   * plan depends on its values. (`sortModeOf` gives a request_id search the sequence order and
+   * every other one a time order.)
    */
-  planStable: boolean;
+  planStable: false | 'time' | 'seq';
+}
+
+/** Whether `where` is plan-stable in `mode` (see `ScopedWhere.planStable`). */
+export function stableIn(where: ScopedWhere, mode: SortMode): boolean {
+  return where.planStable !== false && mode.startsWith(where.planStable);
 }
 
 /** Column sets that are exactly an index's columns before `occurred_at` (migrations 001, 002). */
@@ -75,7 +84,8 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
   if (filters.resource_id !== undefined)
     add((p) => `resource_id = ${p}`, filters.resource_id, true, 'resource_id');
   if (filters.severity !== undefined) oneOf('severity', filters.severity);
-  if (filters.request_id !== undefined) add((p) => `request_id = ${p}`, filters.request_id);
+  if (filters.request_id !== undefined)
+    add((p) => `request_id = ${p}`, filters.request_id, true, 'request_id');
   // websearch_to_tsquery never raises on user input (unbalanced quotes, stray operators), and
   // 'simple' matches how persist built tsv: lowercased words, no stemming, no stop words.
   if (filters.q !== undefined) add((p) => `tsv @@ websearch_to_tsquery('simple', ${p})`, filters.q, false);
@@ -101,6 +111,14 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
       );
     }
   }
-  const planStable = equal !== undefined && INDEX_PREFIXES.includes([...equal].sort().join(','));
+  const columns = equal === undefined ? undefined : [...equal].sort().join(',');
+  const planStable =
+    columns === undefined
+      ? false
+      : INDEX_PREFIXES.includes(columns)
+        ? 'time'
+        : columns === 'request_id'
+          ? 'seq'
+          : false;
   return { sql: clauses.join(' AND '), params, scope, leakproof, planStable };
 }
