@@ -6,7 +6,7 @@ import type { ScopedWhere } from './where.js';
 
 /**
  * Every row matching `where`, in `mode` order, read in two phases (see "Why two phases" at
- * `withTenantScope`): a key cursor matches as the owner, so full-text, metadata and ip filters
+ * `withTenantScope`): a key cursor matches as the owner, so full-text and metadata filters
  * still use their indexes, and each chunk's rows are read by key under row-level security
  * (`rowsAt`). Returns a function that fetches the next `n` rows, hands each to `each` in
  * order, and resolves with a count that is below `n` only at the end. A clause whose conditions

@@ -52,7 +52,7 @@ function write(stream: PassThrough, chunk: string | Buffer): Promise<void> {
  * backpressure, so the database is read only as fast as the client downloads:
  * - a clause whose conditions all keep their indexes under RLS (`where.leakproof`) is read by
  *   binary COPY and decoded, decrypted and formatted on `threads` (see `copyExport`);
- * - any other (full-text, metadata, ip) by a cursor over keys and a read of their rows per chunk
+ * - any other (full-text, metadata) by a cursor over keys and a read of their rows per chunk
  *   (see `cursorExport`).
  *
  * Resolves with the body once the first chunk is in hand: a failure before that rejects (and

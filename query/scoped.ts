@@ -69,9 +69,9 @@ export interface TenantTx {
  * REPEATABLE READ gives an export one snapshot across all its statements.
  *
  * Why two phases (keys, then rows): PostgreSQL evaluates a query's own conditions after the
- * policy's unless their functions are LEAKPROOF, and the full-text (`@@`), array (`@>`) and inet
- * (`<<=`) operators are not (only a superuser can mark them). Under RLS they therefore cannot use
- * the GIN and inet indexes, and a rare-term search would scan the whole tenant. So the matching
+ * policy's unless their functions are LEAKPROOF, and the full-text (`@@`) and array (`@>`)
+ * operators are not (only a superuser can mark them). Under RLS they therefore cannot use the GIN
+ * indexes, and a rare-term search would scan the whole tenant. So the matching
  * (`keys`, `keyCursor`) runs as the owner role, on a WHERE clause that `buildWhere` built for this
  * scope (checked here), and returns only (occurred_at, seq) positions; the rows themselves are
  * then read with `query`, under RLS. A bug that dropped the tenant from the match could produce

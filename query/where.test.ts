@@ -18,7 +18,7 @@ describe('buildWhere', () => {
     expect(where.leakproof).toBe(true);
   });
 
-  it('compares one ip address with = (LEAKPROOF, indexable with a parameter), a range with <<=', () => {
+  it('compares one ip address with =, a range with its first and last address (all LEAKPROOF)', () => {
     for (const ip of ['10.0.0.1', '10.0.0.1/32', '2001:db8::1', '2001:db8::1/128']) {
       const where = buildWhere(scope, { ip_address: ip });
       expect(where.sql).toBe('tenant_id = $1 AND ip_address = $2::inet');
@@ -27,8 +27,11 @@ describe('buildWhere', () => {
     }
     for (const ip of ['10.0.0.0/24', '10.0.0.1/31', '2001:db8::/64', '0.0.0.0/0']) {
       const where = buildWhere(scope, { ip_address: ip });
-      expect(where.sql).toBe('tenant_id = $1 AND ip_address <<= $2::inet');
-      expect(where.leakproof).toBe(false);
+      expect(where.sql).toBe(
+        'tenant_id = $1 AND ip_address >= host(network($2::inet))::inet AND ip_address <= host(broadcast($2::inet))::inet',
+      );
+      expect(where.params).toEqual(['acme', ip]);
+      expect(where.leakproof).toBe(true);
     }
   });
 

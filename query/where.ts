@@ -19,7 +19,7 @@ export interface ScopedWhere {
    * True when every condition uses LEAKPROOF operators only (text, timestamptz and bigint
    * comparisons), so PostgreSQL still uses the indexes under row-level security and the rows can
    * be matched and read in one phase, as the reader (see "Why two phases" at `withTenantScope`).
-   * Full-text (`@@`), metadata (`@>`) and ip range (`<<=`) conditions are not.
+   * Full-text (`@@`) and metadata (`@>`) conditions are not.
    */
   leakproof: boolean;
   /**
@@ -93,10 +93,16 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
     const ip = parseIpFilter(filters.ip_address);
     // One address is compared with `=`: inet equality is LEAKPROOF and a parameter can bound the
     // (tenant, ip, occurred_at) index, so the page is that index's ordered scan, read in one phase.
-    // A range needs `<<=`, which is neither, and which the planner turns into an index range
-    // only for a constant (a statement planned for its values).
+    // A range is its first and last address, compared with `>=` and `<=` (LEAKPROOF too, so an
+    // export of it is read in one phase): the same rows as `<<=`, which is not LEAKPROOF, because
+    // stored addresses are host addresses (the event schema refuses a prefix) and inet orders
+    // addresses of one family by their bits, and the families apart.
     if (isHostAddress(ip)) add((p) => `ip_address = ${p}::inet`, ip, true, 'ip_address');
-    else add((p) => `ip_address <<= ${p}::inet`, ip, false);
+    else {
+      const range = (p: string) =>
+        `ip_address >= host(network(${p}::inet))::inet AND ip_address <= host(broadcast(${p}::inet))::inet`;
+      add(range, ip);
+    }
   }
   if (filters.metaTokens !== undefined && filters.metaTokens.length > 0) {
     add((p) => `meta_idx @> ${p}::text[]`, filters.metaTokens, false);
