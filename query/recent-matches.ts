@@ -38,5 +38,10 @@ export async function recentMatchKeys(
   const sql = `${where.sql}
     AND ts_match_vq(tsv, websearch_to_tsquery('simple', $${params.length}))
     AND occurred_at ${desc ? '>=' : '<='} coalesce(${cut}, '${desc ? '-infinity' : 'infinity'}'::timestamptz)`;
-  return tx.keys({ ...where, sql, params, leakproof: false, planStable: false }, mode, limit);
+  // Its own statement, never split into a merge (see `ScopedWhere.merge`).
+  return tx.keys(
+    { ...where, sql, params, leakproof: false, planStable: false, merge: undefined },
+    mode,
+    limit,
+  );
 }

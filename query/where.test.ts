@@ -41,6 +41,39 @@ describe('buildWhere', () => {
     expect(where.params).toEqual(['acme', 'u1', 'INFO']);
   });
 
+  it('marks a list of values of one indexed column, alone, for a merge of one scan per value', () => {
+    const cursor = { occurredAt: '2026-11-27T10:00:00.000000Z', seq: '9', mode: 'time-desc' as const };
+    const from = '2026-11-01T00:00:00Z';
+    const severity = buildWhere(scope, { severity: 'WARNING,ERROR', from }, cursor);
+    expect(severity.sql).toContain('severity = ANY($3::text[])');
+    expect(severity.merge).toEqual({
+      list: 'severity = ANY($3::text[])',
+      column: 'severity',
+      param: 3,
+      count: 2,
+    });
+    expect(buildWhere(scope, { action: 'CREATE,UPDATE,DELETE' }).merge).toEqual({
+      list: 'action = ANY($2::text[])',
+      column: 'action',
+      param: 2,
+      count: 3,
+    });
+    // Repeated values count once; a list of one value is an equality.
+    expect(buildWhere(scope, { action: 'LOGIN,LOGIN,VIEW' }).merge?.count).toBe(2);
+    expect(buildWhere(scope, { action: 'LOGIN,LOGIN' }).sql).toBe('tenant_id = $1 AND action = $2');
+    // Any other condition (the user scope included): one statement, planned for its values.
+    for (const [s, filters] of [
+      [scope, { severity: 'WARNING,ERROR', action: 'LOGIN' }],
+      [scope, { severity: 'WARNING,ERROR', action: 'LOGIN,VIEW' }],
+      [scope, { severity: 'WARNING,ERROR', q: 'refund' }],
+      [scope, { severity: 'WARNING,ERROR', user_id: 'u1' }],
+      [{ tenantId: 'acme', userId: 'u1' }, { severity: 'WARNING,ERROR' }],
+      [scope, { severity: 'ERROR' }],
+    ] as const) {
+      expect(buildWhere(s, filters).merge, JSON.stringify(filters)).toBeUndefined();
+    }
+  });
+
   it("is plan-stable only for equalities that are exactly an index prefix, with any time bounds, in that index's order", () => {
     const cursor = { occurredAt: '2026-11-27T10:00:00.000000Z', seq: '9', mode: 'time-desc' as const };
     const stable = (filters: Parameters<typeof buildWhere>[1], s: Parameters<typeof buildWhere>[0] = scope) =>
