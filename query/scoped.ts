@@ -29,7 +29,9 @@ const KEY_COLUMNS = `to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:
  * the statement is prepared, one per number of values.
  *
  * Why: with `= ANY` the planner cannot read the (tenant, column, occurred_at) index in time order,
- * so it read every match of the slice and sorted them, however many there were, for a 50-row page.
+ * so for a 50-row page it walked the time index testing every row (rare values: thousands of rows)
+ * or read every match of the slice and sorted them, and planned that over the slice's partitions
+ * on every request.
  */
 function mergedKeys(where: ScopedWhere, merge: NonNullable<ScopedWhere['merge']>, mode: SortMode): string {
   const limit = `$${where.params.length + 1}`;
