@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildWhere, stableIn } from './where.js';
+import { buildWhere, MERGE_MAX_VALUES, stableIn } from './where.js';
 
 describe('buildWhere', () => {
   const scope = { tenantId: 'acme' };
@@ -58,7 +58,10 @@ describe('buildWhere', () => {
       param: 2,
       count: 3,
     });
-    // Repeated values count once; a list of one value is an equality.
+    // At most MERGE_MAX_VALUES values; repeated values count once; a list of one is an equality.
+    const actions = (n: number) => Array.from({ length: n }, (_, i) => `A${i}`).join(',');
+    expect(buildWhere(scope, { action: actions(MERGE_MAX_VALUES) }).merge?.count).toBe(MERGE_MAX_VALUES);
+    expect(buildWhere(scope, { action: actions(MERGE_MAX_VALUES + 1) }).merge).toBeUndefined();
     expect(buildWhere(scope, { action: 'LOGIN,LOGIN,VIEW' }).merge?.count).toBe(2);
     expect(buildWhere(scope, { action: 'LOGIN,LOGIN' }).sql).toBe('tenant_id = $1 AND action = $2');
     // Any other condition (the user scope included): one statement, planned for its values.

@@ -35,11 +35,11 @@ export interface ScopedWhere {
    */
   planStable: false | 'time' | 'seq';
   /**
-   * Set when the clause's only condition besides time, cursor and tenant is one list of values
-   * of a column that alone leads a page index (`severity = ANY($n::text[])`, or `action`). In a
-   * time order its page is then a merge of one ordered index scan per value, each up to the
-   * limit, instead of a read and sort of every match (see `TenantTx.keys`). `list` is the
-   * condition's text in `sql`; `count` the number of distinct values in parameter `param`.
+   * Set when the clause's only condition besides time, cursor and tenant is one list of at most
+   * `MERGE_MAX_VALUES` values of a column that alone leads a page index (`severity = ANY($n::text[])`,
+   * or `action`). In a time order its page is then a merge of one ordered index scan per value,
+   * each up to the limit, instead of a read and sort of every match (see `TenantTx.keys`). `list`
+   * is the condition's text in `sql`; `count` the number of distinct values in parameter `param`.
    */
   merge?: { list: string; column: string; param: number; count: number };
 }
@@ -48,6 +48,13 @@ export interface ScopedWhere {
 export function stableIn(where: ScopedWhere, mode: SortMode): boolean {
   return where.planStable !== false && mode.startsWith(where.planStable);
 }
+
+/**
+ * Most values of a list merged one branch per value (see `ScopedWhere.merge`). Each branch is
+ * planned over the slice's partitions until the statement's generic plan is kept, so a long list
+ * (actions are free-form) stays one `= ANY` statement.
+ */
+export const MERGE_MAX_VALUES = 8;
 
 /** Column sets that are exactly an index's columns before `occurred_at` (migrations 001, 002). */
 const INDEX_PREFIXES = ['', 'user_id', 'action', 'severity', 'resource_id,resource_type', 'ip_address'];
@@ -143,6 +150,8 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
           ? 'seq'
           : false;
   const where: ScopedWhere = { sql: clauses.join(' AND '), params, scope, leakproof, planStable };
-  if (list && conditions === 1 && INDEX_PREFIXES.includes(list.column)) where.merge = list;
+  if (list && conditions === 1 && list.count <= MERGE_MAX_VALUES && INDEX_PREFIXES.includes(list.column)) {
+    where.merge = list;
+  }
   return where;
 }
