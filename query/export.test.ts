@@ -214,7 +214,8 @@ describe('GET /logs/export formats', () => {
         .split('\n')
         .map((l) => JSON.parse(l).id),
     ).toEqual([ID[0]]);
-    // One address is matched with `=` and exported by binary COPY; a range by the key cursor.
+    // One address is matched with `=`, a range as its first and last address; both exported by
+    // binary COPY, and each must equal search.
     for (const ip_address of ['203.0.113.5', '203.0.113.5/32', '203.0.113.0/24']) {
       const filtered = await exportText({ ...WINDOW, ip_address, format: 'ndjson' });
       const rows = filtered.text
@@ -375,12 +376,16 @@ describe('GET /logs/export at scale', () => {
     return loaded;
   };
 
-  // Both read paths: binary COPY (time filters only) and the key cursor (a full-text filter that
-  // every row matches).
-  it.each([
+  /**
+   * Both read paths: binary COPY (time filters only) and the key cursor (a full-text filter that
+   * every row matches).
+   */
+  const READ_PATHS: [string, Record<string, string>][] = [
     ['binary COPY', {}],
     ['key cursor', { q: 'lorem' }],
-  ])(
+  ];
+
+  it.each(READ_PATHS)(
     `streams ${N.toLocaleString('en')} rows exactly by %s, with memory that does not grow with the export`,
     async (_, extra) => {
       const { ids, seqOf } = await bulk();
@@ -510,10 +515,7 @@ describe('GET /logs/export at scale', () => {
   // Backpressure without sockets in the way (their kernel buffers may take a whole export, see
   // above): an export body nobody reads holds at most a buffer or two, and the service reads no
   // further than that (a key cursor's backend waits; a COPY's rows stay unread in its socket).
-  it.each([
-    ['binary COPY', {}],
-    ['key cursor', { q: 'lorem' }],
-  ])(
+  it.each(READ_PATHS)(
     'holds an unread export body by %s to a few buffers, then delivers all of it',
     async (_, extra) => {
       await bulk();

@@ -97,8 +97,8 @@ export function buildWhere(scope: ReadScope, filters: ResolvedFilters, cursor?: 
     if (values.length === 1) add((p) => `${column} = ${p}`, values[0], true, column);
     else {
       add((p) => `${column} = ANY(${p}::text[])`, values);
-      const param = params.length;
-      list = { list: `${column} = ANY($${param}::text[])`, column, param, count: values.length };
+      // The condition just added, as it stands in `sql`.
+      list = { list: clauses[clauses.length - 1]!, column, param: params.length, count: values.length };
     }
   };
   if (filters.action !== undefined) oneOf('action', filters.action);
