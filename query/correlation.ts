@@ -1,7 +1,7 @@
+import type pg from 'pg';
 import Type, { type Static } from 'typebox';
+import type { ReadScope } from '../infra/auth/access.js';
 import { prepared } from '../infra/db/prepared.js';
-import type { TenantTx } from './scoped.js';
-import { buildWhere } from './where.js';
 
 /** Summary of one request's events, over the whole request (every page), within the caller's scope. */
 export const Correlation = Type.Object(
@@ -23,28 +23,32 @@ export const Correlation = Type.Object(
 export type Correlation = Static<typeof Correlation>;
 
 /**
- * Counts and spans a request's events. Only the scope and the request id apply, not the other
- * filters of the search: the summary describes the request, the page shows what was asked for.
- * Uses the (tenant_id, request_id, seq) index, under row-level security.
+ * The statement counting and spanning a request's events: a call of `auditlog_request_summary`
+ * (migration 009), which enters the reader role itself and reads under row-level security. Only
+ * the scope and the request id apply, not the other filters of the search: the summary describes
+ * the request, the page shows what was asked for. Uses the (tenant_id, request_id, seq) index.
  */
-export async function correlate(tx: TenantTx, requestId: string): Promise<Correlation> {
-  const where = buildWhere(tx.scope, { request_id: requestId });
-  const { rows } = await tx.query<{
-    count: number;
-    first_at: string | null;
-    last_at: string | null;
-    span_ms: number | null;
-  }>(
-    prepared(
-      `SELECT count(*)::int AS count,
-            to_char(min(occurred_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS first_at,
-            to_char(max(occurred_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_at,
-            (extract(epoch FROM max(occurred_at) - min(occurred_at)) * 1000)::float8 AS span_ms
-       FROM events WHERE ${where.sql}`,
-      where.params,
-    ),
+export function correlationStatement(scope: ReadScope, requestId: string): pg.QueryConfig {
+  return prepared(
+    `SELECT event_count::int AS count,
+            to_char(first_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS first_at,
+            to_char(last_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_at,
+            (extract(epoch FROM last_at - first_at) * 1000)::float8 AS span_ms
+       FROM auditlog_request_summary($1, $2, $3)`,
+    [scope.tenantId, scope.userId ?? null, requestId],
   );
-  const row = rows[0];
+}
+
+/** What `correlationStatement` returns. */
+export interface CorrelationRow {
+  count: number;
+  first_at: string | null;
+  last_at: string | null;
+  span_ms: number | null;
+}
+
+/** The correlation of `requestId` from `correlationStatement`'s row. */
+export function correlationOf(requestId: string, row: CorrelationRow | undefined): Correlation {
   return {
     request_id: requestId,
     count: row?.count ?? 0,

@@ -330,7 +330,7 @@ describe('GET /logs/export at scale', () => {
       const { rows } = await svc.ctx.pool.query<{ state: string; wait_event: string | null }>(
         `SELECT state, wait_event FROM pg_stat_activity
           WHERE datname = current_database() AND xact_start IS NOT NULL AND pid <> pg_backend_pid()
-            AND (query LIKE 'FETCH % FROM scoped_%' OR query LIKE '%WITH ORDINALITY AS k(at, sq, ord)%'
+            AND (query LIKE 'FETCH % FROM scoped_%' OR query LIKE '%auditlog_rows_at(%'
                  OR query LIKE 'COPY (SELECT %')`,
       );
       if (rows.length === 0) return 'done';

@@ -5,7 +5,6 @@ import { closeSearchIndex, setSearchIndex } from '../infra/search/registry.js';
 import { type RecordedRequest, recordingSearchIndex } from '../infra/search/testing.js';
 import { indexStage } from '../stages/index/handler.js';
 import { eventually, http, startTestService, type TestService } from '../test/harness.js';
-import { rowsAt } from './events.js';
 import { openSearchKeys, useOpenSearch } from './opensearch.js';
 import { withTenantScope } from './scoped.js';
 
@@ -168,7 +167,7 @@ describe('OpenSearch path end to end (recording connection)', () => {
       range: { occurred_at: { lt: stored.rows[0]!.occurred_at } },
     });
     expect(keys).toEqual([stored.rows[1], stored.rows[2], ...globexKey.rows]);
-    const rows = await withTenantScope(svc.ctx, acme, (tx) => rowsAt(tx, keys));
+    const rows = await withTenantScope(svc.ctx, acme, (tx) => tx.rowsAt(keys));
     expect(rows.map((r) => [r.tenant_id, r.sequence])).toEqual([
       ['acme', stored.rows[1]!.seq],
       ['acme', stored.rows[2]!.seq],

@@ -13,7 +13,7 @@ export function useOpenSearch(ctx: Pick<Context, 'config'>, filters: { q?: strin
 /**
  * The OpenSearch counterpart of `TenantTx.keys`: positions (occurred_at, seq) of the events
  * matching `search` in `scope`, in `mode` order, at most `limit`, continuing after `cursor`.
- * Feed them to `rowsAt` inside `withTenantScope`: the rows are read from PostgreSQL under
+ * Feed them to `rowsAt` (`withTenantReads`): the rows are read from PostgreSQL under
  * row-level security, so even an index holding a foreign document could not leak its data.
  *
  * Scope comes only from `scope` (from `readScope`): the tenant picks the alias AND is a mandatory

@@ -1,5 +1,5 @@
 import { ORDER_BY } from './order.js';
-import type { RowKey, TenantTx } from './scoped.js';
+import type { RowKey, TenantReads } from './scoped.js';
 import type { ScopedWhere } from './where.js';
 
 /** Rows a full-text search first reads in page order, before asking the full-text index. */
@@ -24,7 +24,7 @@ export const RECENT_ROWS = 1000;
  * call cannot use an index, so the plan is always the ordered read of the rest of the clause.
  */
 export async function recentMatchKeys(
-  tx: TenantTx,
+  tx: TenantReads,
   where: ScopedWhere,
   q: string,
   mode: 'time-desc' | 'time-asc',

@@ -2,7 +2,6 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../infra/db/pool.js';
 import { startTestService, type TestService } from '../test/harness.js';
-import { rowsAt } from './events.js';
 import { type RowKey, withTenantScope } from './scoped.js';
 import { createTenants, ingest, QUERY_DAEMONS, waitStored } from './test-support.js';
 
@@ -67,7 +66,7 @@ describe('rowsAt', () => {
 
   const read = (keys: RowKey[]) =>
     withTenantScope({ pool }, { tenantId: 'acme' }, async (tx) =>
-      (await rowsAt(tx, keys)).map((r) => `${r.tenant_id}/${r.resource_id}/${r.sequence}`),
+      (await tx.rowsAt(keys)).map((r) => `${r.tenant_id}/${r.resource_id}/${r.sequence}`),
     );
   const expected = (keys: (RowKey & { resource_id: string })[]) =>
     keys.map((k) => `acme/${k.resource_id}/${k.seq}`);

@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../infra/db/pool.js';
 import { startTestService, type TestService } from '../test/harness.js';
 import { tupleSplitter } from './copy-tuples.js';
-import { rowsAt } from './events.js';
-import { READER_ROLE, withTenantScope } from './scoped.js';
+import { READER_ROLE, withTenantReads, withTenantScope } from './scoped.js';
 import { createTenants, ingest, QUERY_DAEMONS, waitStored } from './test-support.js';
 import { tupleFields } from './tuple-format.js';
 import { buildWhere, type ScopedWhere } from './where.js';
@@ -100,7 +99,10 @@ describe('withTenantScope (row-level security)', () => {
         planStable: false,
       };
       const keys = await tx.keys(buggy, 'seq-asc', 100);
-      return { keys, rows: await rowsAt(tx, keys) };
+      const rows = await tx.rowsAt(keys);
+      // rowsAt left the transaction in the reader role; a match after it is the owner's again.
+      expect(await tx.keys(buggy, 'seq-asc', 100)).toEqual(keys);
+      return { keys, rows };
     });
     expect(keys).toHaveLength(5); // the owner-role match saw both tenants' positions...
     if (!timescale) {
@@ -297,18 +299,26 @@ describe('withTenantScope (row-level security)', () => {
   it('keeps every scope to its own rows when the statements run from a cached generic plan', async () => {
     // The read statements are prepared once per connection (`prepared`); forcing generic plans
     // makes each run below reuse one plan across tenants and users, as a busy pool does.
+    const rowsAtGeneric = async () =>
+      (
+        await pool.query<{ generic: number }>(
+          `SELECT coalesce(sum(generic_plans), 0)::int AS generic FROM pg_prepared_statements
+            WHERE name LIKE 'auditlog-%' AND statement LIKE '%FROM auditlog_rows_at(%'`,
+        )
+      ).rows[0]!.generic;
+    const rowsAtBefore = await rowsAtGeneric();
     await pool.query('SET plan_cache_mode = force_generic_plan');
     try {
       const read = (scope: { tenantId: string; userId?: string }, filters: { user_id?: string }) =>
         withTenantScope({ pool }, scope, async (tx) => {
           const keys = await tx.keys(buildWhere(scope, filters), 'time-desc', 10);
-          return (await rowsAt(tx, keys)).map((r) => `${r.tenant_id}/${r.user_id}/${r.resource_id}`);
+          return (await tx.rowsAt(keys)).map((r) => `${r.tenant_id}/${r.user_id}/${r.resource_id}`);
         });
       // One request's events in sequence order (a plan-stable match too, see `ScopedWhere.planStable`).
       const request = (scope: { tenantId: string; userId?: string }) =>
         withTenantScope({ pool }, scope, async (tx) => {
           const keys = await tx.keys(buildWhere(scope, { request_id: 'r-1' }), 'seq-asc', 10);
-          return (await rowsAt(tx, keys)).map((r) => `${r.tenant_id}/${r.user_id}/${r.resource_id}`);
+          return (await tx.rowsAt(keys)).map((r) => `${r.tenant_id}/${r.user_id}/${r.resource_id}`);
         });
       for (let i = 0; i < 3; i++) {
         expect(await request({ tenantId: 'acme' })).toEqual(['acme/u1/o-1', 'acme/u1/o-2', 'acme/u2/o-3']);
@@ -321,7 +331,10 @@ describe('withTenantScope (row-level security)', () => {
       const { rows } = await pool.query<{ generic: number }>(
         `SELECT sum(generic_plans)::int AS generic FROM pg_prepared_statements WHERE name LIKE 'auditlog-%'`,
       );
-      expect(rows[0]!.generic).toBeGreaterThanOrEqual(24); // rows by key and the scope switch, 12 times
+      expect(rows[0]!.generic).toBeGreaterThanOrEqual(36); // 18 reads of rows by key, 18 matches
+      // The rows by key: one call, 18 times from its generic plan, and so was the read inside it
+      // (PL/pgSQL follows plan_cache_mode), across tenants and users, with the right rows above.
+      expect((await rowsAtGeneric()) - rowsAtBefore).toBe(18);
       // Every match ran from its cached plan: the tenant's, the users' (filter and scope), the request's.
       const matches = await pool.query<{ statement: string; generic: number }>(
         `SELECT statement, generic_plans::int AS generic FROM pg_prepared_statements
@@ -336,5 +349,101 @@ describe('withTenantScope (row-level security)', () => {
     } finally {
       await pool.query('RESET plan_cache_mode');
     }
+  });
+
+  /** The connection's role and scope settings, outside any scope. */
+  const connectionState = async () =>
+    (
+      await pool.query<{ role: string; tenant: string | null; user: string | null; tx: boolean }>(
+        // Never set on a new connection (a failed read's is discarded): NULL, as good as empty.
+        `SELECT current_user AS role, coalesce(current_setting('auditlog.tenant', true), '') AS tenant,
+                coalesce(current_setting('auditlog.user', true), '') AS user,
+                -- outside a transaction block every statement starts its own transaction
+                now() = statement_timestamp() AS tx`,
+      )
+    ).rows[0];
+
+  /** A clause that claims `scope` but matches every tenant's orders (a bug in our own SQL). */
+  const forgetful = (scope: { tenantId: string; userId?: string }): ScopedWhere => ({
+    sql: `$1::text IS NOT NULL AND resource_type = 'order'`,
+    params: [scope.tenantId],
+    scope,
+    leakproof: true,
+    planStable: false,
+  });
+
+  it('reads a page without a transaction block: rows only inside the scope, for a tenant and for a user', async () => {
+    const owner = (await pool.query<{ u: string }>('SELECT session_user AS u')).rows[0]!.u;
+    const page = (scope: { tenantId: string; userId?: string }) =>
+      withTenantReads({ pool }, scope, async (reads) => {
+        const keys = await reads.keys(forgetful(scope), 'seq-asc', 100);
+        const rows = await reads.rowsAt(keys);
+        return {
+          keys: keys.length,
+          rows: rows.map((r) => `${r.tenant_id}/${r.user_id}/${r.resource_id}`),
+        };
+      });
+    for (let i = 0; i < 3; i++) {
+      const globex = await page({ tenantId: 'globex' });
+      // The match ran as the owner (every tenant's positions; the reader would see globex's)...
+      expect(globex.keys).toBe(5);
+      // ...and the rows came back for the scope only: the read's own conditions, and the policy.
+      expect(globex.rows.sort()).toEqual(['globex/g/o-5', 'globex/u1/o-4']);
+      expect((await page({ tenantId: 'acme', userId: 'u2' })).rows).toEqual(['acme/u2/o-3']);
+      expect((await page({ tenantId: 'acme', userId: 'u1' })).rows).toEqual(['acme/u1/o-1', 'acme/u1/o-2']);
+      expect((await page({ tenantId: 'initech' })).rows).toEqual([]);
+      // Nothing of the reader role or the scope outlives the statement that read the rows.
+      expect(await connectionState()).toEqual({ role: owner, tenant: '', user: '', tx: true });
+    }
+  });
+
+  it('summarizes a request within the scope only, without a transaction block or in one', async () => {
+    const owner = (await pool.query<{ u: string }>('SELECT session_user AS u')).rows[0]!.u;
+    const count = async (scope: { tenantId: string; userId?: string }) => {
+      const without = (await withTenantReads({ pool }, scope, (reads) => reads.correlate('r-1'))).count;
+      expect(await connectionState()).toEqual({ role: owner, tenant: '', user: '', tx: true });
+      const within = await withTenantScope({ pool }, scope, (tx) => tx.correlate('r-1'));
+      expect(within.count).toBe(without);
+      return without;
+    };
+    // Both tenants used request id r-1.
+    expect(await count({ tenantId: 'acme' })).toBe(3);
+    expect(await count({ tenantId: 'globex' })).toBe(2);
+    expect(await count({ tenantId: 'acme', userId: 'u2' })).toBe(1);
+    expect(await count({ tenantId: 'initech' })).toBe(0);
+  });
+
+  it('reads rows by key as the reader with the scope set, also for a read after it in a transaction block', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(
+        `SELECT count(*) FROM auditlog_rows_at('acme', NULL, '{}'::timestamptz[], '{}'::bigint[], now(), now())`,
+      );
+      // A statement with no condition at all: the role and the policy's settings are in force.
+      const after = await client.query<{ role: string; tenant: string; tenants: string[] }>(
+        `SELECT current_user AS role, current_setting('auditlog.tenant') AS tenant,
+                (SELECT array_agg(DISTINCT tenant_id) FROM event_ids) AS tenants`,
+      );
+      expect(after.rows[0]).toEqual({ role: READER_ROLE, tenant: 'acme', tenants: ['acme'] });
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+  });
+
+  it('refuses a clause built for another scope without a transaction block too, and survives a failed read', async () => {
+    const owner = (await pool.query<{ u: string }>('SELECT session_user AS u')).rows[0]!.u;
+    await expect(
+      withTenantReads({ pool }, { tenantId: 'globex' }, (reads) =>
+        reads.keys(buildWhere({ tenantId: 'acme' }, {}), 'time-desc', 10),
+      ),
+    ).rejects.toThrow('WHERE clause was built for a different scope');
+    await expect(
+      withTenantReads({ pool }, { tenantId: 'acme' }, (reads) =>
+        reads.rowsAt([{ occurred_at: 'not a time', seq: '1' }]),
+      ),
+    ).rejects.toMatchObject({ code: '22007' }); // invalid datetime format
+    expect(await connectionState()).toEqual({ role: owner, tenant: '', user: '', tx: true });
   });
 });

@@ -1,5 +1,5 @@
 import type { Cursor, SortMode } from './cursor.js';
-import type { RowKey, TenantTx } from './scoped.js';
+import type { RowKey, TenantReads } from './scoped.js';
 import type { ScopedWhere } from './where.js';
 
 const DAY_MS = 86_400_000;
@@ -103,7 +103,7 @@ export function narrowed(where: ScopedWhere, window: TimeWindow): ScopedWhere {
  * asked at once: a rare match pays one small extra statement, not two.
  */
 export async function slicedKeys(
-  tx: TenantTx,
+  tx: TenantReads,
   where: ScopedWhere,
   mode: SortMode,
   limit: number,
