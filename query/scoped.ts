@@ -192,29 +192,37 @@ export async function withTenantReads<T>(
   const client = await ctx.pool.connect();
   let result: T;
   try {
-    result = await fn({
-      scope,
-      async keys(where, mode, limit) {
-        checkScope(scope, where);
-        const { rows } = await client.query<RowKey>(keysStatement(where, mode, limit));
-        return rows;
-      },
-      async rowsAt(keys) {
-        if (keys.length === 0) return [];
-        const { rows } = await client.query<EventRow>(rowsAtStatement(scope, keys));
-        return rows;
-      },
-      async correlate(requestId) {
-        const { rows } = await client.query<CorrelationRow>(correlationStatement(scope, requestId));
-        return correlationOf(requestId, rows[0]);
-      },
-    });
+    result = await fn(tenantReads(client, scope));
   } catch (err) {
     client.release(err instanceof Error ? err : new Error(String(err)));
     throw err;
   }
   client.release();
   return result;
+}
+
+/**
+ * `keys`, `rowsAt` and `correlate` on `client`, each one statement: the whole of
+ * {@link withTenantReads}, and what `withTenantScope`'s transaction adds its role bookkeeping to.
+ */
+function tenantReads(client: pg.PoolClient, scope: ReadScope): TenantReads {
+  return {
+    scope,
+    async keys(where, mode, limit) {
+      checkScope(scope, where);
+      const { rows } = await client.query<RowKey>(keysStatement(where, mode, limit));
+      return rows;
+    },
+    async rowsAt(keys) {
+      if (keys.length === 0) return [];
+      const { rows } = await client.query<EventRow>(rowsAtStatement(scope, keys));
+      return rows;
+    },
+    async correlate(requestId) {
+      const { rows } = await client.query<CorrelationRow>(correlationStatement(scope, requestId));
+      return correlationOf(requestId, rows[0]);
+    },
+  };
 }
 
 /** What `withTenantScope` must know of its transaction when it ends. */
@@ -280,6 +288,7 @@ function keysStatement(where: ScopedWhere, mode: SortMode, limit: number): pg.Qu
 
 function tenantTx(client: pg.PoolClient, scope: ReadScope, state: TxState): TenantTx {
   const check = (where: ScopedWhere) => checkScope(scope, where);
+  const reads = tenantReads(client, scope);
   // The transaction starts as the owner (the session role), without the scope settings.
   let reader = false;
   /** Sets the scope and enters the reader role, in one statement (values as parameters). */
@@ -321,22 +330,19 @@ function tenantTx(client: pg.PoolClient, scope: ReadScope, state: TxState): Tena
       return typeof statement === 'string' ? client.query(statement, params) : client.query(statement);
     },
     async keys(where, mode, limit) {
-      check(where);
       await asOwner();
-      const { rows } = await client.query<RowKey>(keysStatement(where, mode, limit));
-      return rows;
+      return reads.keys(where, mode, limit); // checks the clause's scope
     },
     async rowsAt(keys) {
-      if (keys.length === 0) return [];
-      const { rows } = await client.query<EventRow>(rowsAtStatement(scope, keys));
+      const rows = await reads.rowsAt(keys);
       // The function set the scope and entered the reader role for the rest of the transaction.
-      reader = true;
+      if (keys.length > 0) reader = true;
       return rows;
     },
     async correlate(requestId) {
-      const { rows } = await client.query<CorrelationRow>(correlationStatement(scope, requestId));
+      const correlation = await reads.correlate(requestId);
       reader = true; // as for rowsAt
-      return correlationOf(requestId, rows[0]);
+      return correlation;
     },
     async keyCursor(where, mode) {
       check(where);
