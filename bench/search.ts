@@ -2,7 +2,8 @@
  * `npm run bench -- search [--quick] [--events N] [--split 0|1]`: loads N events (default 5M)
  * across 100 tenants, one holding 30%, through the fast loader, then measures p50/p99 of every
  * canonical query shape on the heavy tenant through the HTTP API while ingest continues at 2,000
- * events/s (timed once that ingest has run for `--ingest-warmup` seconds). By default the query
+ * events/s (timed once that ingest has run for `--ingest-warmup` seconds, and after
+ * `--warmup-rounds` untimed rounds of every shape, reported apart). By default the query
  * service runs as its own process beside the pipeline's (as deployed); `--split 0` runs
  * everything in one `all` process, sharing its event loop with ingest.
  */
@@ -159,10 +160,11 @@ export async function runSearch(argv: string[]): Promise<number> {
     note(`skipping ${shape.name}: ${skipped[shape.name]}`);
   }
   // A freshly started query daemon is slower for its first requests (V8 compiles its hot paths,
-  // new connections load the catalog): timing the first shape right away once put nine requests
-  // of 52-85 ms into the first 2.6 s of its 200, and none after; a shape timed later saw none.
-  // The target is the steady state, so every shape runs untimed first; the warm-up's own
-  // latencies are reported apart, as what the first requests after a start see.
+  // new connections load the catalog): timed right away, the first shape (300k events) had eight
+  // requests of 52-85 ms in the first 2.6 s of its 200 and none later, and was over 50 ms at p99
+  // in eight runs of eight; timed again later in the same run, it was not. The target is the
+  // steady state, so every shape runs untimed first; the warm-up's own latencies are reported
+  // apart, as what the first requests after a start see.
   const warmupMs: number[] = [];
   for (let round = 0; round < values['warmup-rounds']; round++) {
     for (const shape of timed) {
