@@ -6,7 +6,7 @@ import type { Correlation } from './correlation.js';
 import { type Cursor, encodeCursor, type SortMode } from './cursor.js';
 import { decodeRow, decodeRows, EVENT_COLUMNS, type EventRow } from './decode.js';
 import { openSearchKeys, useOpenSearch } from './opensearch.js';
-import { recentMatchKeys } from './recent-matches.js';
+import { plainWord, recentMatchKeys } from './recent-matches.js';
 import { type RowKey, type TenantReads, withTenantReads, withTenantScope } from './scoped.js';
 import { boundsOf, narrowed, slicedKeys, type TimeWindow, timeWindows } from './time-windows.js';
 import { buildWhere, type ResolvedFilters } from './where.js';
@@ -37,7 +37,8 @@ export async function getEvent(ctx: Context, scope: ReadScope, id: string): Prom
  * when the rows read there fill it; undefined otherwise, and the page is matched as usual. Only
  * for time orders and when every other filter keeps its index (text, time and sequence
  * comparisons: the rows are read through one of those indexes), and only within a time bound, so
- * the statement is planned over a few partitions.
+ * the statement is planned over a few partitions. Not for one plain word, which PostgreSQL plans
+ * well by itself (see `plainWord`).
  */
 async function recentFirst(
   tx: TenantReads,
@@ -48,6 +49,7 @@ async function recentFirst(
 ): Promise<RowKey[] | undefined> {
   const { filters, mode, limit } = search;
   if (filters.q === undefined || (mode !== 'time-desc' && mode !== 'time-asc')) return undefined;
+  if (plainWord(filters.q)) return undefined;
   const { q, ...rest } = filters;
   const where = buildWhere(scope, rest, search.cursor);
   if (!where.leakproof) return undefined;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../infra/schema/event.js';
 import { startTestService, type TestService } from '../test/harness.js';
-import { recentMatchKeys } from './recent-matches.js';
+import { plainWord, recentMatchKeys } from './recent-matches.js';
 import { withTenantScope } from './scoped.js';
 import { allPages, expectedOrder, QUERY_DAEMONS, seedWithDecoy } from './test-support.js';
 import { narrowed } from './time-windows.js';
@@ -77,7 +77,9 @@ describe('recent-first full-text matching', () => {
   for (const sort of ['desc', 'asc'] as const) {
     for (const [name, q, keep] of [
       ['a phrase with an exclusion', '"signed in" -Lyon', phrase],
+      // One plain word skips the recent-first read; two words take it.
       ['a rare term', 'quarantined', rare],
+      ['two words', 'quarantined review', rare],
     ] as const) {
       it(`pages ${name}, sort=${sort}, exactly as one statement would`, async () => {
         const token = await svc.token('ft', 'auditor');
@@ -102,4 +104,24 @@ describe('recent-first full-text matching', () => {
       });
     }
   }
+});
+
+describe('plainWord', () => {
+  it('is one lexeme of letters and digits; anything the planner may misestimate is not', () => {
+    for (const q of ['quarantined', ' Perth ', 'abc123', '2026', 'Été', 'Zürich'])
+      expect(plainWord(q), q).toBe(true);
+    for (const q of [
+      '',
+      '"signed in"',
+      '-Lyon',
+      'signed in',
+      'a OR b',
+      'foo-bar',
+      'foo_bar',
+      'j.doe@example.com',
+      'quarantined*',
+    ]) {
+      expect(plainWord(q), q).toBe(false);
+    }
+  });
 });
