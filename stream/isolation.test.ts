@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../infra/auth/sign.js';
@@ -49,7 +50,12 @@ describe('stream authentication and tenant isolation', () => {
     expect(basic).toMatchObject({ status: 401, body: { error: { code: 'missing_token' } } });
 
     // A well-formed token for acme, signed by a key this service does not trust.
-    const forged = await signToken(tempDir(), svc.config, { tenant: 'acme', role: 'admin', sub: 'x' });
+    const foreignKeyDir = tempDir();
+    const forged = await signToken(foreignKeyDir, svc.config, {
+      tenant: 'acme',
+      role: 'admin',
+      sub: 'x',
+    }).finally(() => fs.rmSync(foreignKeyDir, { recursive: true, force: true }));
     const forgedRes = await refusal(svc.url, {}, auth(forged));
     expect(forgedRes).toMatchObject({ status: 401, body: { error: { code: 'token_invalid' } } });
 
