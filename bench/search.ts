@@ -197,7 +197,7 @@ export async function runSearch(argv: string[]): Promise<number> {
   if (split) await queryDaemon.stop();
   await daemon.stop();
 
-  const warmup = summarize(warmupMs);
+  const warmupLatency = summarize(warmupMs);
   const worst = Math.max(...Object.values(results).map((s) => s.ms.p99));
   printSummary(
     `search${quick ? ' (quick)' : ''}: ${fmt(values.events)} events, ${HEAVY} ${fmt(loaded.perTenant.get(HEAVY) ?? 0)}`,
@@ -212,8 +212,8 @@ export async function runSearch(argv: string[]): Promise<number> {
       ['worst p99', `${worst} ms`],
       [
         'warm-up, fresh daemon',
-        warmup.n > 0
-          ? `${warmup.n} requests across the shapes: p50 ${warmup.p50} ms, p99 ${warmup.p99} ms`
+        warmupLatency.n > 0
+          ? `${warmupLatency.n} requests across the shapes: p50 ${warmupLatency.p50} ms, p99 ${warmupLatency.p99} ms`
           : 'none',
       ],
       ['machine CPU, timed queries', describeShare(queryPhaseCpu)],
@@ -232,7 +232,7 @@ export async function runSearch(argv: string[]): Promise<number> {
     shapes: results,
     skipped,
     worst_p99_ms: worst,
-    warmup_ms: warmup,
+    warmup_ms: warmupLatency,
     query_phase_cpu: queryPhaseCpu,
     background_ingest: { offered_per_s: values['ingest-rate'], warmup_s: values['ingest-warmup'], ...ingest },
   });

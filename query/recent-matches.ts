@@ -35,8 +35,8 @@ export function plainWord(q: string): boolean {
  * 33 ms at p50 in the 5M-event search run, growing with the day's volume. Read in time order, one
  * match in ten fills the page within ~500 rows. A rare phrase pays for `rows` row tests (about
  * 1–2 ms) before the index finds it; one plain word does not come here (`plainWord`).
- * `ts_match_vq` is the function behind `@@`, and a function
- * call cannot use an index, so the plan is always the ordered read of the rest of the clause.
+ * `ts_match_vq` is the function behind `@@`, and a function call cannot use an index, so the
+ * plan is always the ordered read of the rest of the clause.
  */
 export async function recentMatchKeys(
   tx: TenantReads,
