@@ -73,7 +73,9 @@ export const ConfigSchema = Type.Object({
   MASK_EXTRA_KEYS: Type.String({ default: '' }),
   /** Optional JSON file with extra mask rules: `{"keys": [...], "patterns": [{"name", "regex", "replacement"}]}`. */
   MASK_RULES_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  /** Daily partitions created ahead of today. Default `7`. */
+  /** Days each new `events` partition spans (UTC; 7 gives Monday-to-Monday weeks). Existing partitions keep their span. Default `7`. */
+  PARTITION_DAYS: Type.Integer({ default: 7, minimum: 1, maximum: 31 }),
+  /** Days ahead of today that have their partition from the start (checked hourly). Default `7`. */
   PARTITION_DAYS_AHEAD: Type.Integer({ default: 7, minimum: 1, maximum: 365 }),
   /** OpenSearch endpoint. When set, the index stage indexes events and the query service uses it for `q`. */
   OPENSEARCH_URL: Type.Optional(Type.String({ pattern: '^https?://' })),

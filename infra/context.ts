@@ -59,7 +59,7 @@ export async function createContext(config: Config, options: ContextOptions): Pr
   try {
     const applied = await migrate(pool);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
-    const partitions = new PartitionManager(pool);
+    const partitions = new PartitionManager(pool, config.PARTITION_DAYS);
     await partitions.ensureAhead(config.PARTITION_DAYS_AHEAD);
     const keyWrapper = LocalKeyWrapper.fromDataDir(config.DATA_DIR);
     const transport = await createTransport(config, pool, keyWrapper, databaseUrl, log);

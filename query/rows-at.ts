@@ -10,7 +10,7 @@ import type { RowKey } from './scoped.js';
  * so it needs no statement before it and no transaction block around it. A key outside the scope
  * yields nothing.
  *
- * `events` is partitioned by day. The keys' time range (BETWEEN) bounds the read to the partitions
+ * `events` is partitioned by time (a week per partition by default). The keys' time range (BETWEEN) bounds the read to the partitions
  * inside it; without it every partition of the table would be planned and probed for every call
  * (a 500-key read took hundreds of milliseconds).
  *

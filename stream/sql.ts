@@ -7,7 +7,7 @@ import type { StreamFilters } from './protocol.js';
 
 /**
  * The tenant's events after `after`, in sequence order (index `events_tenant_seq`), as a named
- * statement: it runs on every notification, and planning it over every daily partition cost more
+ * statement: it runs on every notification, and planning it over every partition cost more
  * than running it (see `prepared`); its plan does not depend on the values. There is no
  * upper bound: sequence numbers are assigned under the tenant row's lock and become visible in
  * order, so whatever this sees is a gapless prefix, and reading past the notified range only

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { seal } from '../../infra/crypto/aead.js';
 import { metaToken } from '../../infra/crypto/tenant-keys.js';
+import { configureFromEnv } from '../../infra/config.js';
 import { PartitionManager } from '../../infra/db/partitions.js';
 import { uuidv7 } from '../../infra/uuid.js';
 import { copyField, copyTokenArray } from '../../stages/persist/copy-text.js';
@@ -88,7 +89,8 @@ export async function rawCopyRate(databaseUrl: string, tenant: string, rows: Raw
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   try {
     await pool.query(`INSERT INTO tenants (id, name) VALUES ($1, $1)`, [tenant]);
-    await new PartitionManager(pool).ensure([Date.now()]);
+    // The daemons' partition width (the bench passes no PARTITION_* setting to them).
+    await new PartitionManager(pool, configureFromEnv({}).PARTITION_DAYS).ensure([Date.now()]);
     const client = await pool.connect();
     try {
       const started = performance.now();
