@@ -106,14 +106,18 @@ export class PartitionManager {
     if (missing.size === 0 || (await this.isTimescale())) return;
     for (let pass = 0; ; pass++) {
       const existing = await this.spans();
-      const uncovered = [...missing].filter((d) => !existing.some((s) => s.from <= d && d < s.to));
-      for (const d of missing) if (!uncovered.includes(d)) this.known.add(d);
+      const covered = (day: number) => existing.some((s) => s.from <= day && day < s.to);
+      const uncovered: number[] = [];
+      for (const d of missing) {
+        if (covered(d)) this.known.add(d);
+        else uncovered.push(d);
+      }
       if (uncovered.length === 0) return;
       if (pass === PASSES) {
         throw new Error(`no partition of events for ${new Date(uncovered[0]!).toISOString().slice(0, 10)}`);
       }
       for (const day of uncovered.sort((a, b) => a - b)) {
-        if (existing.some((s) => s.from <= day && day < s.to)) continue; // created for an earlier day
+        if (covered(day)) continue; // created for an earlier day of this pass
         const span = freeSpan(day, this.days, existing);
         await this.create(span);
         existing.push(span);
