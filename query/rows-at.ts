@@ -10,9 +10,9 @@ import type { RowKey } from './scoped.js';
  * so it needs no statement before it and no transaction block around it. A key outside the scope
  * yields nothing.
  *
- * `events` is partitioned by time (a week per partition by default). The keys' time range (BETWEEN) bounds the read to the partitions
- * inside it; without it every partition of the table would be planned and probed for every call
- * (a 500-key read took hundreds of milliseconds).
+ * `events` is partitioned by time (a week per partition by default). The keys' time range
+ * (BETWEEN) bounds the read to the partitions inside it; without it every partition of the table
+ * would be planned and probed for every call (a 500-key read took hundreds of milliseconds).
  *
  * A page of keys (up to 100) is read with one index probe per key: each key looks up its own row
  * (`LATERAL … LIMIT 1`; a tenant's sequence number is unique, so there is at most one), in the one

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../test/harness.js';
-import { freeSpan, PartitionManager, spanOf } from './partitions.js';
+import { freeSpan, PartitionManager, partitionsOf, spanOf } from './partitions.js';
 import { createPool } from './pool.js';
 
 const ms = (iso: string) => Date.parse(iso);
@@ -51,17 +51,8 @@ describe('PartitionManager', () => {
   afterAll(() => pool.end());
 
   /** Every partition of `events`, with its range as dates, oldest first. */
-  const partitions = async () => {
-    const { rows } = await pool.query<{ name: string; lo: string; hi: string }>(
-      `SELECT c.relname AS name,
-              to_char(b[1]::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS lo,
-              to_char(b[2]::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS hi
-         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid,
-              regexp_match(pg_get_expr(c.relpartbound, c.oid), $re$FROM \\('([^']+)'\\) TO \\('([^']+)'\\)$re$) AS b
-        WHERE i.inhparent = 'events'::regclass ORDER BY b[1]::timestamptz`,
-    );
-    return rows.map((r) => `${r.name} ${r.lo}..${r.hi}`);
-  };
+  const partitions = async () =>
+    (await partitionsOf(pool)).map((p) => `${p.name} ${iso(p.from)}..${iso(p.to)}`);
   const dropAll = async () => {
     for (const p of await partitions()) await pool.query(`DROP TABLE ${p.split(' ')[0]}`);
   };

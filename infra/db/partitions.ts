@@ -57,6 +57,25 @@ function upkeep(span: Span): string {
   return ` WITH (autovacuum_analyze_scale_factor = ${share(0.1)}, autovacuum_vacuum_insert_scale_factor = ${share(0.2)})`;
 }
 
+/**
+ * The partitions of `events` with their ranges, oldest first, read from their bounds as
+ * PostgreSQL prints them. A partition bounded by MINVALUE or MAXVALUE (made by another tool) is
+ * left out; creating a partition that overlaps it fails, and `ensure` reports the day.
+ */
+export async function partitionsOf(pool: pg.Pool): Promise<(Span & { name: string })[]> {
+  const { rows } = await pool.query<{ name: string; lo: string; hi: string }>(
+    `SELECT name, (extract(epoch FROM b[1]::timestamptz) * 1000)::float8::text AS lo,
+            (extract(epoch FROM b[2]::timestamptz) * 1000)::float8::text AS hi
+       FROM (SELECT c.relname AS name,
+                    regexp_match(pg_get_expr(c.relpartbound, c.oid), $re$FROM \\('([^']+)'\\) TO \\('([^']+)'\\)$re$) AS b
+               FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+              WHERE i.inhparent = 'events'::regclass) p
+      WHERE b IS NOT NULL
+      ORDER BY b[1]::timestamptz`,
+  );
+  return rows.map((r) => ({ name: r.name, from: Number(r.lo), to: Number(r.hi) }));
+}
+
 /** PostgreSQL refuses a partition that would overlap another (a racing creator's, cut differently). */
 const OVERLAP = '42P17';
 /** Passes over the partition list before `ensure` gives up (each pass creates what is missing). */
@@ -105,7 +124,7 @@ export class PartitionManager {
     }
     if (missing.size === 0 || (await this.isTimescale())) return;
     for (let pass = 0; ; pass++) {
-      const existing = await this.spans();
+      const existing: Span[] = await partitionsOf(this.pool);
       const covered = (day: number) => existing.some((s) => s.from <= day && day < s.to);
       const uncovered: number[] = [];
       for (const d of missing) {
@@ -124,19 +143,6 @@ export class PartitionManager {
       }
       // The next pass reads the list again: what was created here, or by a racing creator.
     }
-  }
-
-  /** The ranges of the partitions of `events` (range bounds, as PostgreSQL prints them). */
-  private async spans(): Promise<Span[]> {
-    const { rows } = await this.pool.query<{ lo: string; hi: string }>(
-      `SELECT (extract(epoch FROM b[1]::timestamptz) * 1000)::float8::text AS lo,
-              (extract(epoch FROM b[2]::timestamptz) * 1000)::float8::text AS hi
-         FROM (SELECT regexp_match(pg_get_expr(c.relpartbound, c.oid), $re$FROM \\('([^']+)'\\) TO \\('([^']+)'\\)$re$) AS b
-                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                WHERE i.inhparent = 'events'::regclass) p
-        WHERE b IS NOT NULL`,
-    );
-    return rows.map((r) => ({ from: Number(r.lo), to: Number(r.hi) }));
   }
 
   /**
