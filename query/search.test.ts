@@ -53,7 +53,7 @@ const fixture = [
     resource_id: 's1',
     severity: 'INFO',
     ip_address: '2001:db8::1',
-    message: 'User logged in from new device',
+    message: 'User logged in from new device in Zürich: Привет, École',
     metadata: { mfa: true },
   },
   {
@@ -142,6 +142,10 @@ describe('GET /logs full-text search (q)', () => {
     ['a metadata value, top-level or nested', 'gold', newest(0, 2, 4)],
     ['the user id', 'u3', newest(3)],
     ['the action', 'custom_action', newest(6)],
+    // Case folding and word splitting beyond ASCII come from the database's locale (embedded:
+    // the builtin C.UTF-8 provider, infra/db/embedded.ts).
+    ['accented and Cyrillic words, any case', 'ZÜRICH école привет', newest(3)],
+    ['a capitalized non-ASCII word', 'ПРИВЕТ', newest(3)],
     ['a masked secret (never indexed)', 'hunter2', []],
     ['the mask placeholder instead', 'redacted', newest(2)],
     ['SQL-looking input, as plain words', "' OR 1=1 --", []],

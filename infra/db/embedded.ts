@@ -97,6 +97,14 @@ export async function startEmbeddedPostgres(
     port,
     persistent: true,
     createPostgresUser: root,
+    // Code-point collation with Unicode case mapping and classification (PostgreSQL's own
+    // `builtin` provider), not the C library's: text keys of every index compare by memcmp instead
+    // of strcoll, and sorts can use abbreviated keys. Same order and the same lower-casing and
+    // full-text lexemes as libc's C.UTF-8 (checked on accented, Greek, Cyrillic and CJK text), so
+    // queries behave as before; ingest measured ~5% faster (README, *Database collation*).
+    // `--locale=C` sets the rest of the libc locale, which every system has. Applies when a
+    // cluster is created; one initialised before keeps its locale.
+    initdbFlags: ['--encoding=UTF8', '--locale-provider=builtin', '--builtin-locale=C.UTF-8', '--locale=C'],
     // Sized for a single-machine default: fewer checkpoints under sustained COPY, more cache.
     postgresFlags: [
       '-c',
