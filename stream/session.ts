@@ -22,10 +22,11 @@ const REPLAY_CHUNK = 500;
 /** How often a replay waiting for its client's buffer to drain looks again. */
 const DRAIN_POLL_MS = 10;
 /**
- * Frames of one batch are written to the socket together (corked), one system call per this many
- * bytes instead of one per frame: on a fan-out, the per-frame write was the largest single cost.
- * Held frames count towards the client's buffer, so a flush also happens at a quarter of its
- * limits (`flushBytes`, `flushFrames`), far from where a healthy client would look slow.
+ * Frames of one batch are written to the socket together (live: `sendShared`; replay: corked),
+ * one system call per this many bytes instead of one per frame: on a fan-out, the per-frame write
+ * was the largest single cost. Held frames count towards the client's buffer, so a flush also
+ * happens at a quarter of its limits (`flushBytes`, `flushFrames`), far from where a healthy
+ * client would look slow.
  */
 const FLUSH_BYTES = 64 * 1024;
 
@@ -127,27 +128,40 @@ export class StreamSession implements FeedListener {
     }
   }
 
-  /** Live fan-out: synchronous, never waits for the socket. */
+  /**
+   * Live fan-out: synchronous, never waits for the socket. The matching frames are written
+   * together (`sendShared`: the frame bytes are built once per event for every subscriber), in
+   * chunks of `flushBytes` or `flushFrames`, so each check below sees what went before it.
+   */
   offer(items: readonly FeedItem[]): void {
     if (this.state !== 'live') return;
+    let chunk: Buffer[] = [];
+    let bytes = 0;
     let delivered = 0;
-    this.cork();
+    const flush = () => {
+      if (chunk.length > 0) this.writeShared(chunk);
+      chunk = [];
+      bytes = 0;
+    };
     try {
       for (const { event, frame, seq } of items) {
         if (seq <= this.covered) continue;
         if (this.match(event)) {
           // Checked before `covered` moves, so the resume point excludes the event not sent.
-          if (this.overloaded(1)) {
+          if (this.overloaded(1, chunk.length, bytes)) {
+            flush();
             this.end(CLOSE.slowConsumer, 'slow_consumer');
             return;
           }
-          this.write(frame);
+          chunk.push(frame);
+          bytes += frame.length;
           delivered++;
+          if (bytes >= this.flushBytes || chunk.length >= this.flushFrames) flush();
         }
         this.covered = seq;
       }
     } finally {
-      this.uncork();
+      flush();
       this.deps.metrics.delivered.inc(delivered);
     }
   }
@@ -246,9 +260,26 @@ export class StreamSession implements FeedListener {
     return this.state !== 'closed';
   }
 
-  private overloaded(fraction: number): boolean {
+  /**
+   * Whether the client's buffer, with `frames` more frames of `bytes` bytes not yet written, is
+   * past `fraction` of one of its limits.
+   */
+  private overloaded(fraction: number, frames = 0, bytes = 0): boolean {
     const { maxBufferedBytes, maxQueue } = this.deps.limits;
-    return this.socket.bufferedAmount > maxBufferedBytes * fraction || this.inFlight >= maxQueue * fraction;
+    return (
+      this.socket.bufferedAmount + bytes > maxBufferedBytes * fraction ||
+      this.inFlight + frames >= maxQueue * fraction
+    );
+  }
+
+  /** Writes live frames shared with other sessions (see `offer`). */
+  private writeShared(frames: Buffer[]): void {
+    const count = frames.length;
+    this.inFlight += count;
+    this.lastActivity = Date.now();
+    this.socket.sendShared(frames, () => {
+      this.inFlight -= count;
+    });
   }
 
   private write(frame: Buffer | string): void {

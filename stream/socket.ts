@@ -14,6 +14,14 @@ export interface StreamSocket {
    */
   send(text: Buffer | string, done: (err?: Error) => void): void;
   /**
+   * Writes several text frames at once, with one write to the operating system; `done` runs once
+   * they are written or have failed. Meant for a live event's frame, which is the same for every
+   * subscriber: an implementation may derive the whole frame from the buffer once and reuse it
+   * on every socket for as long as the buffer lives (uWebSockets.js has `publish` for the same).
+   * The buffers must not be modified.
+   */
+  sendShared(texts: readonly Buffer[], done: (err?: Error) => void): void;
+  /**
    * Holds written frames until `uncork`, which writes them with one system call. Calls pair up;
    * uWebSockets.js offers the same as `ws.cork(fn)`.
    */

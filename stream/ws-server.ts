@@ -83,6 +83,18 @@ function wrap(ws: WebSocket): StreamSocket {
       // Text frames even for buffers (ws would send a buffer as binary by default).
       ws.send(text, { binary: false }, done);
     },
+    sendShared(texts, done) {
+      const socket = socketOf(ws);
+      if (ws.readyState !== ws.OPEN || !socket) {
+        process.nextTick(done, new Error('the WebSocket is not open'));
+        return;
+      }
+      // Straight to the TCP socket, past ws's sender: with per-message deflate off (see above) it
+      // writes every frame synchronously, so frames keep their order with ws's own (control
+      // frames, close), and ws.bufferedAmount still counts these bytes.
+      const frames = texts.map(sharedFrame);
+      socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames), (err) => done(err ?? undefined));
+    },
     cork() {
       socketOf(ws)?.cork();
     },
@@ -106,6 +118,40 @@ function wrap(ws: WebSocket): StreamSocket {
       ws.on('error', () => {});
     },
   };
+}
+
+/** Each shared text's whole frame, built once for every socket it is written to. */
+const sharedFrames = new WeakMap<Buffer, Buffer>();
+
+function sharedFrame(text: Buffer): Buffer {
+  let frame = sharedFrames.get(text);
+  if (!frame) {
+    frame = textFrame(text);
+    sharedFrames.set(text, frame);
+  }
+  return frame;
+}
+
+/**
+ * A final, unmasked text frame carrying `payload` (RFC 6455 §5.2): what a server sends, and the
+ * same bytes for every client, unlike a client's masked frames.
+ */
+export function textFrame(payload: Buffer): Buffer {
+  const n = payload.length;
+  const header = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + n);
+  frame[0] = 0x81; // FIN, opcode 1 (text)
+  if (n < 126) frame[1] = n;
+  else if (n < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(n / 2 ** 32), 2);
+    frame.writeUInt32BE(n >>> 0, 6);
+  }
+  payload.copy(frame, header);
+  return frame;
 }
 
 /**
